@@ -1,0 +1,35 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL = PROJECT_ROOT.parent / "shared" / "real"
+
+
+@pytest.fixture
+def real_dir() -> Path:
+    """``../shared/real``: published artifacts; tests using it skip where it is absent."""
+    if not REAL.is_dir():
+        pytest.skip(f"{REAL} is not present")
+    return REAL
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty sqlite tracking store in ``tmp_path`` (also the working folder)."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("EXPRFLOW_DATA_ROOT", str(tmp_path / "data"))
+    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
