@@ -1,0 +1,1 @@
+"""The pipeline: step specifications, the MLproject files, the cache and the runner."""

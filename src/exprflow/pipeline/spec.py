@@ -1,0 +1,47 @@
+"""What a pipeline step is: its entry point, parameters, lineage tags and data flow."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["StepSpec"]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A pipeline step.
+
+    Attributes
+    ----------
+    name : str
+        Entry point name; the module is ``exprflow.steps.<name>``.
+    params : type
+        The step's parameter dataclass: fields, types and defaults are the MLproject's.
+    family, task : str
+        Tags for comparing runs in the MLflow UI.
+    outputs : tuple of str
+        Names of the outputs the step records (``exprflow.output.<name>`` tags).
+    upstream : dict
+        Parameter name → ``(step, output)`` it is fed from when run by ``main``.
+    image : str
+        The step's container image (``docker_env`` of ``steps/<name>/MLproject``).
+    """
+
+    name: str
+    params: type
+    family: str
+    task: str
+    outputs: tuple[str, ...] = ()
+    upstream: dict[str, tuple[str, str]] = field(default_factory=dict)
+    image: str = ""
+
+    @property
+    def module(self) -> str:
+        """Python module run by the entry point."""
+        return f"exprflow.steps.{self.name}"
+
+    def defaults(self) -> dict[str, Any]:
+        """Parameter name → default value."""
+        return {f.name: f.default for f in dataclasses.fields(self.params)}

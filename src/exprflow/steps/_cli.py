@@ -1,0 +1,43 @@
+"""Parse a step's command line into its parameter dataclass (the one source of truth).
+
+Each field's type and default define the command-line option and the MLproject
+parameter; ``field(metadata={"help": ...})`` documents it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar, get_type_hints
+
+__all__ = ["field_types", "parse_params", "setup_logging"]
+
+T = TypeVar("T")
+
+
+def field_types(cls: type) -> dict[str, type]:
+    """Map each field of the dataclass ``cls`` to its (resolved) Python type."""
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def parse_params(cls: type[T], argv: Sequence[str] | None = None, prog: str | None = None) -> T:
+    """Build an argparse parser from the dataclass ``cls`` and parse ``argv`` into it."""
+    parser = argparse.ArgumentParser(prog=prog, description=(cls.__doc__ or "").split("\n")[0])
+    types = field_types(cls)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        default: Any = f.default
+        parser.add_argument(
+            f"--{f.name}",
+            type=types[f.name],
+            default=default,
+            help=f"{f.metadata.get('help', '')} (default: {default!r})",
+        )
+    return cls(**vars(parser.parse_args(argv)))
+
+
+def setup_logging() -> None:
+    """Log INFO lines with timestamps to stderr (what ``mlflow run`` shows)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

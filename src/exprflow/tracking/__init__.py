@@ -1,0 +1,1 @@
+"""MLflow glue: the tracking store, step runs, fingerprints and URIs."""

@@ -1,0 +1,124 @@
+"""The step context: one MLflow run per step, with its lineage recorded.
+
+Every step body runs inside :func:`step_run`. It attaches to the run ``mlflow run``
+created (``MLFLOW_RUN_ID``) or starts one, and records:
+
+- parameters, and tags ``exprflow.family`` / ``exprflow.task`` / ``exprflow.step`` /
+  ``exprflow.code_version``;
+- every input as an MLflow dataset input (its URI as the source, its content
+  fingerprint as the digest), also as tag ``exprflow.input.<name>``;
+- every output URI as tag ``exprflow.output.<name>`` (what the pipeline passes downstream);
+- the end state: FINISHED, or FAILED with the error in tag ``exprflow.error`` and the
+  traceback as artifact ``error.txt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+
+from exprflow.tracking.datasets import dataset_input
+from exprflow.tracking.fingerprint import code_version, fingerprint
+from exprflow.tracking.store import configure
+from exprflow.tracking.uris import is_remote, local_path
+
+__all__ = ["INPUT_TAG", "OUTPUT_TAG", "StepContext", "step_run"]
+
+INPUT_TAG = "exprflow.input."
+OUTPUT_TAG = "exprflow.output."
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepContext:
+    """Handle a step body uses to record its inputs and outputs on its run."""
+
+    run_id: str
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def log_input(self, name: str, uri: str, *, context: str = "input") -> Path:
+        """Record ``uri`` as dataset input ``name``; return a local path to read it from."""
+        path = local_path(uri)
+        source_uri = uri if is_remote(uri) else str(path.resolve())
+        dataset = dataset_input(name, source_uri, fingerprint(path)[:32])
+        mlflow.log_input(dataset, context=context)
+        mlflow.set_tag(INPUT_TAG + name, source_uri)
+        self.inputs[name] = source_uri
+        return path
+
+    def log_output(self, name: str, uri: str | Path) -> str:
+        """Record output ``name`` at ``uri`` (a path is made absolute); return the URI."""
+        text = str(uri) if isinstance(uri, str) and is_remote(uri) else str(Path(uri).resolve())
+        mlflow.set_tag(OUTPUT_TAG + name, text)
+        self.outputs[name] = text
+        return text
+
+    def log_artifact_output(self, name: str, local: Path, artifact_path: str) -> str:
+        """Log a local file or folder as run artifacts and record it as output ``name``."""
+        if local.is_dir():
+            mlflow.log_artifacts(str(local), artifact_path)
+        else:
+            mlflow.log_artifact(str(local), artifact_path)
+        uri = f"runs:/{self.run_id}/{artifact_path}"
+        mlflow.set_tag(OUTPUT_TAG + name, uri)
+        self.outputs[name] = uri
+        return uri
+
+
+@contextmanager
+def step_run(
+    step: str,
+    *,
+    family: str,
+    task: str,
+    params: Mapping[str, object],
+) -> Iterator[StepContext]:
+    """Run a step body inside its MLflow run; end it FINISHED or FAILED with the error.
+
+    Parameters
+    ----------
+    step : str
+        Entry point name, e.g. ``"simulate"``.
+    family : str
+        Model family tag (``"foundation"``, ``"expecto"``, …) for comparing in the UI.
+    task : str
+        Task tag, e.g. ``"world"``; the same task shares metric names across families.
+    params : Mapping
+        The step's parameters (already defaults-applied), logged as run parameters.
+    """
+    configure()
+    run = mlflow.start_run()
+    run_id = run.info.run_id
+    existing = mlflow.get_run(run_id).data.params
+    mlflow.log_params({k: str(v) for k, v in params.items() if k not in existing})
+    mlflow.set_tags(
+        {
+            "exprflow.step": step,
+            "exprflow.family": family,
+            "exprflow.task": task,
+            "exprflow.code_version": code_version(),
+        }
+    )
+    try:
+        yield StepContext(run_id=run_id)
+    except BaseException as exc:
+        _record_failure(exc)
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+def _record_failure(exc: BaseException) -> None:
+    message = f"{type(exc).__name__}: {exc}"
+    try:
+        mlflow.set_tag("exprflow.error", message[:4000])
+        mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
+    except Exception:  # the original error matters more than a failed report of it
+        _log.exception("could not record the failure on the run")

@@ -1,0 +1,151 @@
+"""``main`` through real ``mlflow run`` on the tiny world: reuse, rerun, stop and resume."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from exprflow.pipeline.mlproject import render_top_project
+from exprflow.pipeline.registry import PIPELINE
+from exprflow.pipeline.runner import PipelineError, run_steps
+from exprflow.pipeline.spec import StepSpec
+
+pytestmark = pytest.mark.integration
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _mlflow_main(tmp_path: Path, tracking: str, **params: object) -> None:
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "run",
+        str(PROJECT_ROOT),
+        "-e",
+        "main",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "exprflow",
+    ]
+    for key, value in params.items():
+        command += ["-P", f"{key}={value}"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def _runs(entry_point: str) -> list[mlflow.entities.Run]:
+    experiment = mlflow.get_experiment_by_name("exprflow")
+    return MlflowClient().search_runs(
+        [experiment.experiment_id],
+        f"tags.`mlflow.project.entryPoint` = '{entry_point}'",
+        order_by=["attributes.start_time ASC"],
+    )
+
+
+def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> None:
+    _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
+    (parent,) = _runs("main")
+    assert parent.info.status == "FINISHED"
+    simulate, prepare = _runs("simulate")[0], _runs("prepare")[0]
+    for child in (simulate, prepare):
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.tags["exprflow.family"] == "foundation"
+        assert child.data.tags["exprflow.code_version"]
+    world = Path(simulate.data.tags["exprflow.output.world"])
+    assert (world / "world.json").is_file()
+    assert prepare.data.params["world"] == str(world)
+    inputs = {d.dataset.name for d in prepare.inputs.dataset_inputs}
+    assert {"fasta", "vcf", "genes", "expression"} <= inputs
+    assert prepare.data.metrics["n_samples_both"] > 0
+    assert parent.data.tags["exprflow.output.prepare.prepared"].startswith("runs:/")
+
+    _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
+    second = _runs("main")[-1]
+    assert second.data.metrics == {"steps_run": 0.0, "steps_reused": 2.0}
+    assert second.data.tags["exprflow.step_run.simulate"] == simulate.info.run_id
+    assert second.data.tags["exprflow.step_run.prepare"] == prepare.info.run_id
+    assert len(_runs("simulate")) == 1 and len(_runs("prepare")) == 1
+
+    _mlflow_main(tmp_path, tracking, size="tiny", seed=2)
+    third = _runs("main")[-1]
+    assert third.data.metrics == {"steps_run": 2.0, "steps_reused": 0.0}
+    assert len(_runs("simulate")) == 2 and len(_runs("prepare")) == 2
+
+
+_FLAKY = '''
+"""A step that fails while a flag file exists beside it, to test stop and resume."""
+import sys
+from pathlib import Path
+
+from exprflow.tracking.step import step_run
+
+with step_run("flaky", family="test", task="test", params={}) as ctx:
+    ctx.log_input("prepared", sys.argv[1])
+    if Path(__file__).with_name("fail").exists():
+        raise RuntimeError("flag file present")
+    ctx.log_output("done", Path(__file__).parent)
+'''
+
+
+@dataclass(frozen=True)
+class FlakyParams:
+    """Parameters of the test-only ``flaky`` step."""
+
+    prepared: str = ""
+
+
+@pytest.fixture
+def flaky_project(tmp_path: Path) -> Path:
+    """The real project's entry points plus a ``flaky`` step after ``prepare``."""
+    project = tmp_path / "project"
+    project.mkdir()
+    spec = yaml.safe_load(render_top_project())
+    spec["entry_points"]["flaky"] = {
+        "parameters": {"prepared": {"type": "string"}},
+        "command": "python flaky.py {prepared}",
+    }
+    (project / "MLproject").write_text(yaml.safe_dump(spec))
+    (project / "conda.yaml").write_text((PROJECT_ROOT / "conda.yaml").read_text())
+    (project / "flaky.py").write_text(textwrap.dedent(_FLAKY))
+    (project / "fail").touch()
+    return project
+
+
+def test_failed_step_stops_the_pipeline_and_the_next_run_resumes_there(
+    tracking: str, flaky_project: Path
+) -> None:
+    flaky = StepSpec(
+        name="flaky",
+        params=FlakyParams,
+        family="test",
+        task="test",
+        upstream={"prepared": ("prepare", "prepared")},
+    )
+    steps = (*PIPELINE, flaky)
+    experiment_id = mlflow.set_experiment("exprflow").experiment_id
+    shared = {"size": "tiny", "seed": 3}
+    with mlflow.start_run(), pytest.raises(PipelineError, match=r"flaky.*flag file present"):
+        run_steps(steps, shared, flaky_project, experiment_id)
+    assert [r.info.status for r in _runs("flaky")] == ["FAILED"]
+
+    (flaky_project / "fail").unlink()
+    with mlflow.start_run():
+        results = run_steps(steps, shared, flaky_project, experiment_id)
+    assert [(r.step, r.reused) for r in results] == [
+        ("simulate", True),
+        ("prepare", True),
+        ("flaky", False),
+    ]
+    assert [r.info.status for r in _runs("flaky")] == ["FAILED", "FINISHED"]

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from exprflow.steps._cli import field_types, parse_params
+
+
+@dataclass(frozen=True)
+class _Params:
+    size: str = field(default="demo", metadata={"help": "world size"})
+    seed: int = 0
+    rate: float = 0.5
+
+
+def test_defaults_and_types_come_from_the_dataclass() -> None:
+    assert parse_params(_Params, []) == _Params()
+    parsed = parse_params(_Params, ["--seed", "7", "--rate", "0.25", "--size", "tiny"])
+    assert parsed == _Params(size="tiny", seed=7, rate=0.25)
+    assert field_types(_Params) == {"size": str, "seed": int, "rate": float}
+
+
+def test_bad_values_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_params(_Params, ["--seed", "seven"])
+    assert "invalid int value: 'seven'" in capsys.readouterr().err
