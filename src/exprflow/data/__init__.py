@@ -1,0 +1,1 @@
+"""Dataset builders and readers of published tables, reading only the real formats."""
