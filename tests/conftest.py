@@ -33,3 +33,13 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic world (seed 0), written once per test session; treat it as read-only."""
+    from exprflow.simulate.world import simulate_world
+
+    root = tmp_path_factory.mktemp("world") / "tiny-seed0"
+    simulate_world(root, "tiny", 0, progress=False)
+    return root

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 import numpy as np
@@ -25,6 +24,7 @@ import pyBigWig
 
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
+from exprflow.genome._closing import Closing
 from exprflow.genome._contigs import resolve_contig
 
 __all__ = ["VALUES_MAX_SPAN", "BigWig", "write_bigwig"]
@@ -33,7 +33,7 @@ __all__ = ["VALUES_MAX_SPAN", "BigWig", "write_bigwig"]
 VALUES_MAX_SPAN = 1 << 22
 
 
-class BigWig:
+class BigWig(Closing):
     """A bigWig signal track opened for binned reads.
 
     Parameters
@@ -132,17 +132,6 @@ class BigWig:
     def close(self) -> None:
         """Close the file."""
         self._bw.close()
-
-    def __enter__(self) -> BigWig:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _interval_sums(intervals: np.ndarray, start: int, bin_size: int, nbins: int) -> np.ndarray:

@@ -31,13 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from types import TracebackType
 from typing import NamedTuple
 
 import pysam
 
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
+from exprflow.genome._closing import Closing
 from exprflow.genome._contigs import resolve_contig
 
 __all__ = ["Genome", "PaddedSequence"]
@@ -78,7 +78,7 @@ class _Piece:
     record: str
 
 
-class Genome:
+class Genome(Closing):
     """An indexed FASTA genome: contig lengths and padded, upper-case sequence fetches.
 
     Parameters
@@ -233,17 +233,6 @@ class Genome:
     def close(self) -> None:
         """Close the FASTA file."""
         self._fasta.close()
-
-    def __enter__(self) -> Genome:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 _FAIDX_FIX = (

@@ -45,13 +45,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 import pysam
 
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
+from exprflow.genome._closing import Closing
 from exprflow.genome._contigs import contig_aliases
 from exprflow.genome.fasta import Genome
 from exprflow.genome.genotypes import Dosages, Genotypes, Missing, Unphased, parse_alleles
@@ -143,7 +143,7 @@ def _pysam_rows(path: Path) -> Iterator[_Row]:
         ) from exc
 
 
-class PhasedVCF:
+class PhasedVCF(Closing):
     """Region queries of genotypes in an indexed VCF/BCF.
 
     Parameters
@@ -359,17 +359,6 @@ class PhasedVCF:
     def close(self) -> None:
         """Close the file."""
         self._vcf.close()
-
-    def __enter__(self) -> PhasedVCF:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 _INDEX_FIX = "bgzip and index it: `bgzip x.vcf && tabix -p vcf x.vcf.gz` (or bgzip_index)."
