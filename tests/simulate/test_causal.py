@@ -4,13 +4,14 @@ import numpy as np
 import pysam
 import pytest
 
+from exprflow.genome.onehot import reverse_complement
 from exprflow.simulate.causal import MIN_CAUSAL_MAF, CausalPlan, _best_change, plan_causal
 from exprflow.simulate.config import SIZES
-from exprflow.simulate.genes import lay_out_world, reverse_complement, site_occupancy
+from exprflow.simulate.genes import lay_out_world, site_occupancy
 from exprflow.simulate.layout import WorldLayout
 from exprflow.simulate.motifs import load_motifs, site_score
 from exprflow.simulate.population import simulate_population
-from exprflow.simulate.world import WorldManifest, component_rng, simulate_world
+from exprflow.simulate.world import WorldManifest, component_rng
 
 TINY = SIZES["tiny"]
 SEED = 0
@@ -27,11 +28,6 @@ def plan(layout: WorldLayout) -> CausalPlan:
         layout.contigs, TINY.n_individuals, component_rng(SEED, "population")
     )
     return plan_causal(layout, haps, TINY.causal_fraction, component_rng(SEED, "causal"))
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> WorldManifest:
-    return simulate_world(tmp_path_factory.mktemp("world"), "tiny", SEED, progress=False)
 
 
 def test_one_causal_variant_per_chosen_gene(plan: CausalPlan, layout: WorldLayout) -> None:

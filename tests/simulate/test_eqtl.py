@@ -9,22 +9,17 @@ import pysam
 import pytest
 from scipy import stats
 
+from exprflow.data.geuvadis import EQTL_COLUMNS
 from exprflow.errors import InputError
 from exprflow.simulate.eqtl import (
-    EQTL_COLUMNS,
     benjamini_hochberg,
     read_dosages,
     read_expression,
     scan_cis_eqtls,
 )
-from exprflow.simulate.world import WorldManifest, simulate_world
+from exprflow.simulate.world import WorldManifest
 
 SAMPLES = [f"S{i}" for i in range(1, 9)]
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> WorldManifest:
-    return simulate_world(tmp_path_factory.mktemp("world"), "tiny", 0, progress=False)
 
 
 @pytest.fixture(scope="module")

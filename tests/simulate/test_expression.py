@@ -15,15 +15,10 @@ from exprflow.simulate.config import SIZES
 from exprflow.simulate.genes import lay_out_world
 from exprflow.simulate.layout import WorldLayout
 from exprflow.simulate.population import simulate_population
-from exprflow.simulate.world import WorldManifest, component_rng, simulate_world
+from exprflow.simulate.world import WorldManifest, component_rng
 
 TINY = SIZES["tiny"]
 LIBRARY = re.compile(r"(HG\d{5})\.([12])\.M_\d{6}_[1-8]")
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> WorldManifest:
-    return simulate_world(tmp_path_factory.mktemp("world"), "tiny", 0, progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,7 @@ from exprflow.simulate.population import (
     variant_ids,
     write_vcf,
 )
-from exprflow.simulate.world import WorldManifest, simulate_world
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> WorldManifest:
-    return simulate_world(tmp_path_factory.mktemp("world"), "tiny", 0, progress=False)
+from exprflow.simulate.world import WorldManifest
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def fasta(layout: WorldLayout, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(scope="module")
-def world(layout: WorldLayout, fasta: Path, tmp_path_factory: pytest.TempPathFactory):
+def written(layout: WorldLayout, fasta: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("world")
     truth = write_tracks(out, layout, fasta, SIZE, np.random.default_rng(7))
     return out, truth
@@ -49,8 +49,8 @@ def _tss_means(out: Path, layout: WorldLayout, eid: str, track: str, half: int) 
         )
 
 
-def test_every_file_reopens(world, layout: WorldLayout) -> None:
-    out, truth = world
+def test_every_file_reopens(written, layout: WorldLayout) -> None:
+    out, truth = written
     for cell in layout.cell_types:
         for track in TRACKS:
             path = out / truth["files"][f"{cell.eid}/{track}"]
@@ -77,8 +77,8 @@ def test_every_file_reopens(world, layout: WorldLayout) -> None:
     assert cells["marks"][0].split(",") == list(TRACKS)
 
 
-def test_expression_table_is_roadmap_style(world, layout: WorldLayout) -> None:
-    out, _ = world
+def test_expression_table_is_roadmap_style(written, layout: WorldLayout) -> None:
+    out, _ = written
     with gzip.open(out / EXPRESSION_FILE, "rt") as handle:
         header = handle.readline().rstrip("\n").split("\t")
     assert header == ["gene_id", *(c.eid for c in layout.cell_types)]
@@ -90,13 +90,13 @@ def test_expression_table_is_roadmap_style(world, layout: WorldLayout) -> None:
     )
 
 
-def test_same_seed_gives_identical_bytes(world, layout, fasta, tmp_path: Path) -> None:
-    out, truth = world
+def test_same_seed_gives_identical_bytes(written, layout, fasta, tmp_path: Path) -> None:
+    out, truth = written
     again = write_tracks(tmp_path, layout, fasta, SIZE, np.random.default_rng(7))
     assert again == truth
-    written = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
-    assert written == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    for rel in written:
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    for rel in files:
         assert (out / rel).read_bytes() == (tmp_path / rel).read_bytes(), rel
     other = tmp_path / "other"
     write_tracks(other, layout, fasta, SIZE, np.random.default_rng(8))
@@ -105,8 +105,8 @@ def test_same_seed_gives_identical_bytes(world, layout, fasta, tmp_path: Path) -
     ).read_bytes()
 
 
-def test_marks_follow_expression(world, layout: WorldLayout) -> None:
-    out, _ = world
+def test_marks_follow_expression(written, layout: WorldLayout) -> None:
+    out, _ = written
     for cell in layout.cell_types:
         log_expr = layout.log_expression(cell.eid)
         for track, sign in (("H3K4me3", 1), ("H3K27ac", 1), ("H3K9ac", 1), ("H3K27me3", -1)):
@@ -117,8 +117,8 @@ def test_marks_follow_expression(world, layout: WorldLayout) -> None:
         assert spearmanr(log_expr, body)[0] > 0.5
 
 
-def test_enhancer_marks_follow_target_activity(world, layout: WorldLayout) -> None:
-    out, _ = world
+def test_enhancer_marks_follow_target_activity(written, layout: WorldLayout) -> None:
+    out, _ = written
     for cell in layout.cell_types:
         expr = layout.cell_expression[cell.eid]
         with pyBigWig.open(str(out / f"tracks/{cell.eid}/H3K4me1.bigWig")) as bw:
@@ -129,8 +129,8 @@ def test_enhancer_marks_follow_target_activity(world, layout: WorldLayout) -> No
         assert signal[active].mean() > 3 * signal[~active].mean()
 
 
-def test_methylation_low_at_active_cpg_island_promoters(world, layout: WorldLayout) -> None:
-    out, truth = world
+def test_methylation_low_at_active_cpg_island_promoters(written, layout: WorldLayout) -> None:
+    out, truth = written
     assert set(truth["cpg_island_genes"]) == cpg_island_genes(layout)
     island = np.array([g.gene_id in cpg_island_genes(layout) for g in layout.genes])
     for cell in layout.cell_types:
@@ -143,8 +143,8 @@ def test_methylation_low_at_active_cpg_island_promoters(world, layout: WorldLayo
         assert methylation[island & active].max() < methylation[island & ~active].mean()
 
 
-def test_lamina_avoids_active_genes(world, layout: WorldLayout) -> None:
-    out, truth = world
+def test_lamina_avoids_active_genes(written, layout: WorldLayout) -> None:
+    out, truth = written
     for cell in layout.cell_types:
         active = (
             layout.cell_expression.loc[[g.gene_id for g in layout.genes], cell.eid] > 10

@@ -21,6 +21,7 @@ from exprflow.simulate.world import (
     load_manifest,
     simulate_world,
 )
+from exprflow.tracking.fingerprint import code_version
 
 CORE = (
     "fasta",
@@ -33,11 +34,6 @@ CORE = (
     "eqtls",
     "truth",
 )
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> WorldManifest:
-    return simulate_world(tmp_path_factory.mktemp("a"), "tiny", 0, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +58,7 @@ def test_manifest_lists_every_file(world: WorldManifest) -> None:
     for key in (*CORE, "vcf_index", "roadmap_rpkm", "interactions", "sequences_bed", "mpra"):
         assert world.path(key).is_file(), key
     assert world.path("tracks").is_dir()
+    assert doc["code_version"] == world.code_version == code_version()
     assert load_manifest(world.root) == world
 
 
@@ -130,6 +127,23 @@ def test_resume_recreates_only_the_missing_component(tmp_path: Path, world: Worl
         if p.exists() and p.stat().st_mtime_ns != mtime
     }
     assert changed == {world.files["expression"], ".done/expression.json", MANIFEST_FILE}
+
+
+def test_marker_of_other_code_is_not_reused(tmp_path: Path, world: WorldManifest) -> None:
+    root = tmp_path / "w"
+    shutil.copytree(world.root, root)
+    marker = root / ".done" / "mpra.json"
+    stale = json.loads(marker.read_text())
+    assert stale["code_version"] == code_version()
+    stale["code_version"] = "0.0.1+000000000000"
+    marker.write_text(json.dumps(stale))
+    mpra = root / world.files["mpra"]
+    mpra.write_text("written by older code\n")
+    kept = (root / ".done" / "genome.json").stat().st_mtime_ns
+    simulate_world(root, "tiny", 0, progress=False)
+    assert mpra.read_bytes() == world.path("mpra").read_bytes()
+    assert json.loads(marker.read_text())["code_version"] == code_version()
+    assert (root / ".done" / "genome.json").stat().st_mtime_ns == kept
 
 
 def test_interrupted_build_resumes(

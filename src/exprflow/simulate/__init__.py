@@ -7,7 +7,7 @@ Modules (import them by full path; nothing is re-exported here):
 * :mod:`~exprflow.simulate.config` — world sizes (``tiny``, ``demo``, ``bench``);
 * :mod:`~exprflow.simulate.layout`, :mod:`~exprflow.simulate.genes` — genes, enhancers,
   motif sites, cell types and TF activity;
-* :mod:`~exprflow.simulate.motifs` — real JASPAR motifs;
+* :mod:`~exprflow.simulate.motifs` — real JASPAR motifs: site sampling and scanning;
 * :mod:`~exprflow.simulate.sequence` — the genome FASTA;
 * :mod:`~exprflow.simulate.population` — msprime Out-of-Africa population and its VCF;
 * :mod:`~exprflow.simulate.causal` — planted causal eQTLs;
@@ -16,7 +16,9 @@ Modules (import them by full path; nothing is re-exported here):
 * :mod:`~exprflow.simulate.annotation_io` — GTF and benchmark gene list;
 * :mod:`~exprflow.simulate.tracks`, :mod:`~exprflow.simulate.interactions`,
   :mod:`~exprflow.simulate.regions`, :mod:`~exprflow.simulate.mpra` — bigWig tracks, pcHi-C
-  contacts, Basenji regions and the MPRA library;
+  contacts, Basenji regions and the MPRA library; :mod:`~exprflow.simulate.marks` holds
+  the track signal model and :mod:`~exprflow.simulate.bigwig_writer` the streaming
+  bigWig writer;
 * :mod:`~exprflow.simulate.truth` — ``truth.json``, for evaluation only.
 
 Coordinates are 0-based half-open inside; writers convert at the file boundary.

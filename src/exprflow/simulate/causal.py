@@ -23,14 +23,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from exprflow.simulate.genes import (
-    PROMOTER_HALF_WIDTH,
-    reverse_complement,
-    site_occupancy,
-    site_weight,
-)
+from exprflow.genome.onehot import ACGT, reverse_complement
+from exprflow.simulate.genes import PROMOTER_HALF_WIDTH, site_occupancy, site_weight
 from exprflow.simulate.layout import Enhancer, Gene, MotifSite, WorldLayout
-from exprflow.simulate.motifs import Motif, load_motifs, sample_site, site_score
+from exprflow.simulate.motifs import Motif, load_motifs, sample_sites, site_score
 from exprflow.simulate.population import SNV, Haplotypes, alt_code_for, drop_collisions, variant_ids
 
 __all__ = ["EFFECT_GAIN", "MIN_CAUSAL_MAF", "CausalPlan", "CausalVariant", "plan_causal"]
@@ -42,7 +38,6 @@ MIN_CAUSAL_MAF = 0.05
 _MIN_EFFECT = 0.5  # |effect| below this is redrawn, so every planted eQTL is detectable
 _MIN_ACTIVITY = 0.5  # TFs at least this active in the LCL-like cell type can be causal
 _BREAK_SHARE = 0.6
-_ALPHABET = "ACGT"
 
 
 @dataclass(frozen=True)
@@ -115,10 +110,10 @@ def _best_change(oriented: str, motif: Motif, strand: str, to_motif: bool) -> _C
     ``oriented`` is the intact site on the motif strand; with ``to_motif`` the REF is the
     mutated site (a created site), otherwise the REF is the intact one (a broken site).
     """
-    idx = np.array([_ALPHABET.index(b) for b in oriented])
+    idx = np.array([ACGT.index(b) for b in oriented])
     drop = motif.log_odds[np.arange(motif.length), idx] - motif.log_odds.min(axis=1)
     j = int(np.argmax(drop))
-    mutated = oriented[:j] + _ALPHABET[int(np.argmin(motif.log_odds[j]))] + oriented[j + 1 :]
+    mutated = oriented[:j] + ACGT[int(np.argmin(motif.log_odds[j]))] + oriented[j + 1 :]
     ref, alt = (mutated, oriented) if to_motif else (oriented, mutated)
     occ_ref = site_occupancy(site_score(ref, motif), motif.max_score)
     occ_alt = site_occupancy(site_score(alt, motif), motif.max_score)
@@ -164,8 +159,7 @@ class _Planter:
             return None
         site = sites[int(self.rng.integers(len(sites)))]
         motif = self.motifs[site.tf]
-        oriented = site.sequence if site.strand == "+" else reverse_complement(site.sequence)
-        change = _best_change(oriented, motif, site.strand, to_motif=False)
+        change = _best_change(site.oriented, motif, site.strand, to_motif=False)
         return self._event(gene, site, change, "broken")
 
     def create_site(self, gene: Gene) -> CausalVariant | None:
@@ -185,7 +179,8 @@ class _Planter:
         if start is None:
             return None
         strand = "+" if self.rng.random() < 0.5 else "-"
-        change = _best_change(sample_site(motif, self.rng), motif, strand, to_motif=True)
+        site_bases = sample_sites(motif, 1, self.rng)[0]
+        change = _best_change(site_bases, motif, strand, to_motif=True)
         region, element = ("enhancer", enh.enhancer_id) if enh else ("promoter", gene.gene_id)
         site = MotifSite(
             motif.matrix_id, motif.name, gene.chrom, start, strand, change.alt_site, region, element

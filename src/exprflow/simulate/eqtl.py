@@ -24,33 +24,17 @@ import pandas as pd
 import pysam
 from scipy import stats
 
+from exprflow.data.geuvadis import EQTL_COLUMNS, EXPRESSION_ID_COLUMNS
 from exprflow.errors import InputError
 from exprflow.simulate.expression import write_gzip_text
 
 __all__ = [
-    "EQTL_COLUMNS",
     "benjamini_hochberg",
     "read_dosages",
     "read_expression",
     "scan_cis_eqtls",
     "write_eqtls",
 ]
-
-EQTL_COLUMNS = (
-    "SNP_ID",
-    "ID",
-    "GENE_ID",
-    "PROBE_ID",
-    "CHR_SNP",
-    "CHR_GENE",
-    "SNPpos",
-    "TSSpos",
-    "distance",
-    "rvalue",
-    "pvalue",
-    "log10pvalue",
-)
-_ANNOTATION_COLUMNS = ("TargetID", "Gene_Symbol", "Chr", "Coord")
 
 
 def read_expression(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -69,14 +53,14 @@ def read_expression(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         gene (TargetID) × sample id: mean log2(RPKM + 0.01) over the sample's libraries.
     """
     table = pd.read_csv(path, sep="\t")
-    missing = [c for c in _ANNOTATION_COLUMNS if c not in table.columns]
+    missing = [c for c in EXPRESSION_ID_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(
             path,
-            f"missing columns {missing}; expected {list(_ANNOTATION_COLUMNS)} then libraries",
+            f"missing columns {missing}; expected {list(EXPRESSION_ID_COLUMNS)} then libraries",
             fix="pass a GD660.GeneQuantRPKM-style table",
         )
-    libraries = table.columns[len(_ANNOTATION_COLUMNS) :]
+    libraries = table.columns[len(EXPRESSION_ID_COLUMNS) :]
     values = table[libraries].set_axis(table["TargetID"], axis=0)
     logged = np.log2(values.astype(float) + 0.01)
     samples = [c.split(".", 1)[0] for c in libraries]
@@ -232,7 +216,8 @@ def scan_cis_eqtls(
     Returns
     -------
     pd.DataFrame
-        Columns :data:`EQTL_COLUMNS`, ordered by gene (file order) then p-value.
+        Columns :data:`~exprflow.data.geuvadis.EQTL_COLUMNS`, ordered by gene (file
+        order) then p-value.
     """
     genes, log_expr = read_expression(expression)
     with pysam.VariantFile(str(vcf)) as reader:

@@ -17,12 +17,15 @@ Coordinates are 0-based half-open throughout.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
+from exprflow.genome.onehot import reverse_complement
 from exprflow.simulate.config import WorldSize
 from exprflow.simulate.layout import CellType, Enhancer, Gene, MotifSite, WorldLayout
-from exprflow.simulate.motifs import Motif, load_motifs, sample_site, site_score
+from exprflow.simulate.motifs import Motif, load_motifs, sample_sites, site_score
 
 __all__ = [
     "CELL_TYPE_CATALOGUE",
@@ -31,7 +34,6 @@ __all__ = [
     "UBIQUITOUS_TFS",
     "contig_names",
     "lay_out_world",
-    "reverse_complement",
     "site_occupancy",
     "site_weight",
 ]
@@ -61,7 +63,6 @@ CELL_TYPE_CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 #: TFs active in every cell type; the others are cell-type specific.
 UBIQUITOUS_TFS = frozenset({"CTCF", "SP1", "NFYA", "YY1", "CREB1", "TBP"})
 
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 _SITE_GAP = 2  # bases kept free between planted sites
 _EXPRESSION_NOISE = 0.3  # sd of log2 RPKM noise per gene and cell type
 
@@ -79,11 +80,6 @@ def contig_names(n: int) -> list[str]:
     list of str
     """
     return [f"chr{i + 1}" for i in range(n)]
-
-
-def reverse_complement(seq: str) -> str:
-    """Reverse complement of an uppercase ACGTN string."""
-    return seq.translate(_COMPLEMENT)[::-1]
 
 
 def site_occupancy(score: float, max_score: float) -> float:
@@ -244,55 +240,62 @@ def _pick_tf(names: list[str], region: str, rng: np.random.Generator) -> str:
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]
 
 
-def _plant_in_window(
+def _place_in_window(
     window: tuple[int, int],
     n_sites: int,
     region: str,
-    element_id: str,
-    chrom: str,
     motifs: dict[str, Motif],
     rng: np.random.Generator,
-) -> list[MotifSite]:
-    """Up to ``n_sites`` non-overlapping sites inside ``window`` (0-based half-open)."""
+) -> list[tuple[str, int, str]]:
+    """Up to ``n_sites`` non-overlapping (TF, start, strand), sorted, in ``window``.
+
+    ``window`` and the starts are 0-based half-open.
+    """
     names = list(motifs)
-    placed: list[MotifSite] = []
+    placed: list[tuple[str, int, str]] = []
     for _ in range(20 * n_sites):
         if len(placed) == n_sites:
             break
-        motif = motifs[_pick_tf(names, region, rng)]
-        last_start = window[1] - motif.length
+        tf = _pick_tf(names, region, rng)
+        last_start = window[1] - motifs[tf].length
         if last_start <= window[0]:
             continue
         start = int(rng.integers(window[0], last_start))
-        end = start + motif.length
+        end = start + motifs[tf].length
         if any(
-            s.start < end + _SITE_GAP and start < s.start + len(s.sequence) + _SITE_GAP
-            for s in placed
+            s < end + _SITE_GAP and start < s + motifs[t].length + _SITE_GAP for t, s, _ in placed
         ):
             continue
-        strand = "+" if rng.random() < 0.5 else "-"
-        site = sample_site(motif, rng)
-        seq = site if strand == "+" else reverse_complement(site)
-        placed.append(
-            MotifSite(motif.matrix_id, motif.name, chrom, start, strand, seq, region, element_id)
-        )
-    return sorted(placed, key=lambda s: s.start)
+        placed.append((tf, start, "+" if rng.random() < 0.5 else "-"))
+    return sorted(placed, key=lambda p: p[1])
 
 
 def _plant_sites(
     genes: list[Gene], enhancers: list[Enhancer], motifs: dict[str, Motif], rng: np.random.Generator
 ) -> list[MotifSite]:
-    """Binding sites at every promoter (±300 bp of the TSS) and in every enhancer."""
-    sites: list[MotifSite] = []
+    """Binding sites at every promoter (±300 bp of the TSS) and in every enhancer.
+
+    Positions are placed element by element; then every TF's sites are drawn in one
+    :func:`~exprflow.simulate.motifs.sample_sites` call.
+    """
+    placements: list[tuple[str, str, str, str, int, str]] = []
     for gene in genes:
         window = (gene.tss - PROMOTER_HALF_WIDTH, gene.tss + PROMOTER_HALF_WIDTH + 1)
         n = int(rng.integers(2, 6))
-        sites += _plant_in_window(window, n, "promoter", gene.gene_id, gene.chrom, motifs, rng)
+        for tf, start, strand in _place_in_window(window, n, "promoter", motifs, rng):
+            placements.append((gene.chrom, "promoter", gene.gene_id, tf, start, strand))
     for enh in enhancers:
         n = int(rng.integers(2, 5))
-        sites += _plant_in_window(
-            (enh.start, enh.end), n, "enhancer", enh.enhancer_id, enh.chrom, motifs, rng
-        )
+        for tf, start, strand in _place_in_window((enh.start, enh.end), n, "enhancer", motifs, rng):
+            placements.append((enh.chrom, "enhancer", enh.enhancer_id, tf, start, strand))
+    counts = Counter(p[3] for p in placements)
+    drawn = {tf: iter(sample_sites(motifs[tf], counts[tf], rng)) for tf in motifs if counts[tf]}
+    sites = []
+    for chrom, region, element_id, tf, start, strand in placements:
+        site = next(drawn[tf])
+        seq = site if strand == "+" else reverse_complement(site)
+        motif_id = motifs[tf].matrix_id
+        sites.append(MotifSite(motif_id, tf, chrom, start, strand, seq, region, element_id))
     return sites
 
 
@@ -322,8 +325,7 @@ def _site_drive(layout: WorldLayout, motifs: dict[str, Motif]) -> np.ndarray:
     drive = np.zeros((len(gene_row), len(tf_col)))
     for site in layout.sites:
         motif = motifs[site.tf]
-        oriented = site.sequence if site.strand == "+" else reverse_complement(site.sequence)
-        occupancy = site_occupancy(site_score(oriented, motif), motif.max_score)
+        occupancy = site_occupancy(site_score(site.oriented, motif), motif.max_score)
         if site.region == "promoter":
             gene_id, weight = site.element_id, site_weight("promoter")
         else:

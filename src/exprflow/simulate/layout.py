@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from exprflow.genome.onehot import reverse_complement
+
 __all__ = ["MARKS", "CellType", "Enhancer", "Gene", "MotifSite", "WorldLayout"]
 
 #: Histone marks in Chromoformer's order, written as one bigWig each per cell type.
@@ -98,6 +100,11 @@ class MotifSite:
     sequence: str
     region: str
     element_id: str
+
+    @property
+    def oriented(self) -> str:
+        """The site's bases on the motif's strand (reverse-complemented on ``-``)."""
+        return self.sequence if self.strand == "+" else reverse_complement(self.sequence)
 
 
 @dataclass(frozen=True)

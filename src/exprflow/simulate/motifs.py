@@ -13,11 +13,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from exprflow.genome.onehot import ACGT, one_hot, reverse_complement_onehot
+
 __all__ = [
     "DEFAULT_TFS",
+    "MIN_SITE_FRACTION",
     "Motif",
     "load_motifs",
-    "sample_site",
+    "sample_sites",
     "scan_max",
     "site_score",
 ]
@@ -43,7 +46,9 @@ DEFAULT_TFS: tuple[tuple[str, str], ...] = (
     ("MA0108.3", "TBP"),
 )
 
-_ALPHABET = "ACGT"
+#: Planted sites score at least this fraction of their motif's consensus score.
+MIN_SITE_FRACTION = 0.8
+_MAX_ROUNDS = 1000
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class Motif:
     @property
     def consensus(self) -> str:
         """Most probable base at each position."""
-        return "".join(_ALPHABET[i] for i in self.probs.argmax(axis=1))
+        return "".join(ACGT[i] for i in self.probs.argmax(axis=1))
 
     @property
     def max_score(self) -> float:
@@ -109,49 +114,99 @@ def load_motifs(
         record = db.fetch_motif_by_id(matrix_id)
         if record is None:
             raise LookupError(f"JASPAR matrix {matrix_id} ({name}) is not in {db.release}")
-        counts = np.array([record.counts[b] for b in _ALPHABET], dtype=float).T + pseudocount
+        counts = np.array([record.counts[b] for b in ACGT], dtype=float).T + pseudocount
         probs = counts / counts.sum(axis=1, keepdims=True)
         motifs.append(Motif(matrix_id, name, probs, np.log2(probs / background)))
     return tuple(motifs)
 
 
-def sample_site(motif: Motif, rng: np.random.Generator, min_fraction: float = 0.8) -> str:
-    """Draw a binding site from the motif's probabilities, kept only if strong.
+def sample_sites(
+    motif: Motif, n: int, rng: np.random.Generator, min_fraction: float = MIN_SITE_FRACTION
+) -> list[str]:
+    """Draw ``n`` strong binding sites from the motif's probabilities.
 
-    Sites scoring below ``min_fraction`` of the consensus score are redrawn, so that a
-    planted site is reliably recognised by a scan (and a variant can break it).
+    Every position of every site is drawn at once by inverse-CDF sampling; sites scoring
+    below ``min_fraction`` of the consensus score are redrawn (only those), so that a
+    planted site is reliably recognised by a scan and a variant can break it. After
+    1000 rounds any site still too weak becomes the consensus.
+
+    Parameters
+    ----------
+    motif : Motif
+        Motif to sample from.
+    n : int
+        Number of sites (≥ 0).
+    rng : numpy.random.Generator
+        Source of every draw; the same generator state gives the same sites.
+    min_fraction : float
+        Keep sites scoring at least this fraction of :attr:`Motif.max_score`, in
+        [0, 1]. Default is :data:`MIN_SITE_FRACTION` (0.8).
+
+    Returns
+    -------
+    list of str
+        ``n`` sites on the motif's strand, each ``motif.length`` bases of ACGT.
     """
+    if n < 0 or not 0.0 <= min_fraction <= 1.0:
+        raise ValueError(
+            f"n={n}, min_fraction={min_fraction}; expected n ≥ 0 and a fraction in [0, 1]"
+        )
+    cumulative = np.cumsum(motif.probs, axis=1)
+    positions = np.arange(motif.length)
     threshold = min_fraction * motif.max_score
-    for _ in range(1000):
-        idx = np.array([rng.choice(4, p=row) for row in motif.probs])
-        site = "".join(_ALPHABET[i] for i in idx)
-        if site_score(site, motif) >= threshold:
-            return site
-    return motif.consensus
+    codes = np.tile(motif.probs.argmax(axis=1), (n, 1))
+    todo = np.arange(n)
+    for _ in range(_MAX_ROUNDS):
+        if todo.size == 0:
+            break
+        u = rng.random((todo.size, motif.length))
+        drawn = np.minimum((u[..., None] > cumulative).sum(axis=2), 3)
+        strong = motif.log_odds[positions, drawn].sum(axis=1) >= threshold
+        codes[todo[strong]] = drawn[strong]
+        todo = todo[~strong]
+    letters = np.frombuffer(ACGT.encode(), dtype=np.uint8)[codes]
+    return [row.tobytes().decode() for row in letters]
 
 
 def site_score(site: str, motif: Motif) -> float:
-    """Log-odds score of ``site`` (forward strand, same length as the motif)."""
-    idx = np.array([_ALPHABET.find(b) for b in site.upper()])
-    if len(idx) != motif.length:
-        raise ValueError(f"site length {len(idx)} != motif {motif.name} length {motif.length}")
-    valid = idx >= 0
-    return float(motif.log_odds[np.arange(motif.length)[valid], idx[valid]].sum())
+    """Log-odds score of ``site`` (motif strand, same length as the motif; N scores 0).
+
+    Parameters
+    ----------
+    site : str
+        Bases of the site on the motif's strand.
+    motif : Motif
+        Motif to score against.
+
+    Returns
+    -------
+    float
+    """
+    if len(site) != motif.length:
+        raise ValueError(f"site length {len(site)} != motif {motif.name} length {motif.length}")
+    return float((one_hot(site, ACGT, np.float64) * motif.log_odds).sum())
 
 
 def scan_max(sequence: str, motif: Motif) -> float:
-    """Best log-odds score of ``motif`` on either strand of ``sequence``."""
-    seq = sequence.upper()
-    rc = seq[::-1].translate(str.maketrans("ACGT", "TGCA"))
+    """Best log-odds score of ``motif`` on either strand of ``sequence``.
+
+    Parameters
+    ----------
+    sequence : str
+        DNA, any case; N and other characters score 0.
+    motif : Motif
+        Motif to scan with.
+
+    Returns
+    -------
+    float
+        ``-inf`` when ``sequence`` is shorter than the motif.
+    """
+    forward = one_hot(sequence, ACGT, np.float64)
+    if len(forward) < motif.length:
+        return -np.inf
     best = -np.inf
-    for s in (seq, rc):
-        idx = np.array([_ALPHABET.find(b) for b in s])
-        n = len(idx) - motif.length + 1
-        if n <= 0:
-            continue
-        onehot = np.zeros((len(idx), 4))
-        ok = idx >= 0
-        onehot[np.nonzero(ok)[0], idx[ok]] = 1.0
-        windows = np.lib.stride_tricks.sliding_window_view(onehot, (motif.length, 4))[:, 0]
+    for strand in (forward, reverse_complement_onehot(forward, ACGT)):
+        windows = np.lib.stride_tricks.sliding_window_view(strand, (motif.length, 4))[:, 0]
         best = max(best, float(np.einsum("nlk,lk->n", windows, motif.log_odds).max()))
     return best

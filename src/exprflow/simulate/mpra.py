@@ -34,8 +34,9 @@ import numpy as np
 
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
+from exprflow.genome.onehot import ACGT, one_hot_batch
 from exprflow.simulate.config import WorldSize
-from exprflow.simulate.motifs import Motif, load_motifs
+from exprflow.simulate.motifs import Motif, load_motifs, sample_sites
 
 __all__ = ["CELLS", "COUNT_COLUMNS", "MPRA_FILE", "PROMOTER_CLASSES", "write_mpra"]
 
@@ -77,8 +78,7 @@ _SLOT, _MAX_SITES = 25, 8
 _TF_SD, _INTRINSIC_SD, _REPLICATE_SD = 0.3, 0.25, 0.2
 _READS_PER_SEQUENCE, _DISPERSION = 150.0, 10.0
 _DROPOUT_RATE, _MIN_COUNT = 0.02, 5
-_MIN_SITE_FRACTION = 0.8
-_ALPHABET = np.frombuffer(b"ACGT", dtype=np.uint8)
+_ALPHABET = np.frombuffer(ACGT.encode(), dtype=np.uint8)
 
 
 def write_mpra(out_dir: Path, size: WorldSize, rng: np.random.Generator) -> dict:
@@ -181,37 +181,15 @@ def _plant_sites(
     score = np.zeros(seq.size)
     for t, motif in enumerate(motifs):
         which = np.flatnonzero(tf == t)
-        drawn, score[which] = _draw_sites(motif, which.size, rng)
+        if which.size == 0:
+            continue
+        drawn = one_hot_batch(sample_sites(motif, which.size, rng), ACGT).argmax(axis=2)
+        fit = motif.log_odds[np.arange(motif.length), drawn].sum(axis=1)
+        score[which] = fit / motif.max_score
         for j, site in zip(which, drawn, strict=True):
             placed = site if strand[j] > 0 else 3 - site[::-1]
             codes[seq[j], start[j] : start[j] + motif.length] = placed
     return {"seq": seq, "tf": tf, "start": start, "strand": strand, "score": score}
-
-
-def _draw_sites(motif: Motif, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` sites scoring ≥ 0.8 of the consensus, by rejection sampling.
-
-    Returns the base codes, shape ``(n, width)``, and each score as a fraction of the
-    consensus score, shape ``(n,)``.
-    """
-    cumulative = np.cumsum(motif.probs, axis=1)
-    positions = np.arange(motif.length)
-    kept = [np.empty((0, motif.length), dtype=np.int8)]
-    have = 0
-    for _ in range(100):
-        if have >= n:
-            break
-        draws = max(2 * (n - have), 16)
-        idx = (rng.random((draws, motif.length))[..., None] > cumulative).sum(axis=2)
-        idx = np.minimum(idx, 3).astype(np.int8)
-        good = idx[
-            motif.log_odds[positions, idx].sum(axis=1) >= _MIN_SITE_FRACTION * motif.max_score
-        ]
-        kept.append(good)
-        have += good.shape[0]
-    consensus = motif.probs.argmax(axis=1).astype(np.int8)
-    sites = np.concatenate([*kept, np.tile(consensus, (n, 1))])[:n]
-    return sites, motif.log_odds[positions, sites].sum(axis=1) / motif.max_score
 
 
 def _counts(activity: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

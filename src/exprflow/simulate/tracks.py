@@ -27,20 +27,19 @@ Reads the world's FASTA (for CpG dinucleotides and CpG-island promoters) and the
 
 from __future__ import annotations
 
-import gzip
 import logging
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyBigWig
 import pysam
 
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
+from exprflow.simulate.bigwig_writer import add_dense, add_sparse, open_bigwigs
 from exprflow.simulate.config import WorldSize
+from exprflow.simulate.expression import write_gzip_text
 from exprflow.simulate.layout import MARKS, WorldLayout
 from exprflow.simulate.marks import (
     LAD_SEGMENT,
@@ -323,49 +322,20 @@ def _write_cell_tracks(
     rng: np.random.Generator,
 ) -> None:
     """Write the :data:`TRACKS` bigWigs of one cell type, contig by contig."""
-    with ExitStack() as stack:
-        writers = {}
-        for track in TRACKS:
-            tmp = stack.enter_context(atomic_path(out_dir / track_path(eid, track)))
-            bw = pyBigWig.open(str(tmp), "w")
-            stack.callback(bw.close)
-            bw.addHeader(list(layout.contigs.items()), maxZooms=_MAX_ZOOMS)
-            writers[track] = bw
+    paths = {track: out_dir / track_path(eid, track) for track in TRACKS}
+    with open_bigwigs(paths, layout.contigs, max_zooms=_MAX_ZOOMS) as writers:
         for chrom, f in features.items():
             lad_bins = lads_to_bins(lads[chrom], f.n_bins, f.resolution)
             for track, mean in mark_means(f, lad_bins, rng).items():
                 counts = rng.poisson(depth[track] * mean).astype(np.float64)
-                _add_dense(writers[track], chrom, f.length, f.resolution, counts)
+                add_dense(writers[track], chrom, f.length, f.resolution, counts)
             bins = np.flatnonzero(genome[chrom].cpg_per_bin)
             reads = genome[chrom].cpg_per_bin[bins] * _METH_READS
             level = methylation_level(f, lad_bins)[bins]
             fraction = rng.binomial(reads, level) / reads
-            _add_sparse(writers["CpG_methylation"], chrom, f.length, f.resolution, bins, fraction)
+            add_sparse(writers["CpG_methylation"], chrom, f.length, f.resolution, bins, fraction)
             lamina = lamina_signal(f, latents[chrom] - threshold, lad_bins, rng)
-            _add_dense(writers["lamina"], chrom, f.length, f.resolution, lamina)
-
-
-def _add_dense(
-    bw: pyBigWig.pyBigWig, chrom: str, length: int, res: int, values: np.ndarray
-) -> None:
-    """Add one value per bin (fixed step); a partial last bin goes in as its own interval."""
-    full = length // res
-    if full:
-        bw.addEntries(chrom, 0, values=values[:full], span=res, step=res)
-    if full < values.size:
-        bw.addEntries([chrom], [full * res], ends=[length], values=[float(values[full])])
-
-
-def _add_sparse(
-    bw: pyBigWig.pyBigWig, chrom: str, length: int, res: int, bins: np.ndarray, values: np.ndarray
-) -> None:
-    """Add values for the given (sorted) bins only (variable step)."""
-    full = length // res
-    head = bins < full
-    if head.any():
-        bw.addEntries(chrom, bins[head] * res, values=values[head].astype(np.float64), span=res)
-    if not head.all():
-        bw.addEntries([chrom], [full * res], ends=[length], values=[float(values[-1])])
+            add_dense(writers["lamina"], chrom, f.length, f.resolution, lamina)
 
 
 def _write_lads(
@@ -413,10 +383,5 @@ def _write_expression(out_dir: Path, layout: WorldLayout) -> str:
     values = table.to_numpy(dtype=float)
     lines = ["\t".join(["gene_id", *eids]) + "\n"]
     lines += ["\t".join([ids[i], *(f"{v:.3f}" for v in values[i])]) + "\n" for i in order]
-    with (
-        atomic_path(out_dir / EXPRESSION_FILE) as tmp,
-        open(tmp, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out,
-    ):
-        out.write("".join(lines).encode("ascii"))
+    write_gzip_text(out_dir / EXPRESSION_FILE, "".join(lines))
     return EXPRESSION_FILE

@@ -20,10 +20,10 @@ from exprflow.simulate.causal import CausalPlan
 from exprflow.simulate.config import WorldSize
 from exprflow.simulate.layout import WorldLayout
 
-__all__ = ["TRUTH_FORMAT", "build_truth", "write_truth"]
+__all__ = ["TRUTH_FORMAT", "build_truth", "json_default", "write_truth"]
 
-#: Version of the truth.json layout.
-TRUTH_FORMAT = 1
+#: Version of the truth.json layout (2: ``code_version`` replaced ``exprflow_version``).
+TRUTH_FORMAT = 2
 
 
 def _causal_record(variant: Any) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def _causal_record(variant: Any) -> dict[str, Any]:
 def build_truth(
     size: WorldSize,
     seed: int,
-    version: str,
+    code_version: str,
     layout: WorldLayout,
     plan: CausalPlan,
     fragments: dict[str, Any],
@@ -50,8 +50,8 @@ def build_truth(
         The world's size.
     seed : int
         The world's seed.
-    version : str
-        exprflow version that made it.
+    code_version : str
+        :func:`~exprflow.tracking.fingerprint.code_version` of the code that made it.
     layout : WorldLayout
         The layout (sites, enhancers, TF activity, expression).
     plan : CausalPlan
@@ -69,7 +69,7 @@ def build_truth(
         "format": TRUTH_FORMAT,
         "size": size.to_dict(),
         "seed": seed,
-        "exprflow_version": version,
+        "code_version": code_version,
         "conventions": {
             "variant_pos": "1-based (VCF POS)",
             "intervals": "0-based half-open (start, end)",
@@ -119,13 +119,29 @@ def write_truth(path: Path, truth: dict[str, Any]) -> None:
         :func:`build_truth` output.
     """
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(truth, indent=1, default=_jsonable) + "\n")
+        tmp.write_text(json.dumps(truth, indent=1, default=json_default) + "\n")
 
 
-def _jsonable(value: Any) -> Any:
-    """Convert numpy scalars and paths to JSON values."""
+def json_default(value: Any) -> Any:
+    """JSON value of a numpy scalar or a path, for ``json.dumps(default=...)``.
+
+    Parameters
+    ----------
+    value : Any
+        An object ``json`` cannot write by itself.
+
+    Returns
+    -------
+    Any
+        The numpy scalar's Python value, or the path as a string.
+
+    Raises
+    ------
+    TypeError
+        For any other type.
+    """
     if hasattr(value, "item"):
         return value.item()
     if isinstance(value, Path):
         return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to truth.json")
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

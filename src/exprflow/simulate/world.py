@@ -4,13 +4,14 @@
 expression, eqtls, tracks, interactions, sequences_bed, mpra, truth — each with its own
 random stream ``default_rng(SeedSequence([seed, crc32(component)]))``, so adding or
 changing one component never changes another's files. Every component writes atomically
-and then records ``.done/<component>.json`` (size, seed, exprflow version, the files it
+and then records ``.done/<component>.json`` (size, seed, code version, the files it
 wrote, its truth fragment); a rerun skips components whose marker matches, so an
-interrupted run resumes where it stopped. The layout, the msprime population and the
-causal plan are recomputed (deterministically) only when a component that needs them
-runs.
+interrupted run resumes where it stopped, while changed code (another
+:func:`~exprflow.tracking.fingerprint.code_version`: package version plus a digest of
+its sources) rebuilds every component. The layout, the msprime population and the causal
+plan are recomputed (deterministically) only when a component that needs them runs.
 
-``world.json`` holds the size, the seed, the exprflow version, every written file
+``world.json`` holds the size, the seed, the code version, every written file
 (relative paths, per component) and stable keys for the main ones (``fasta``, ``vcf``,
 ``gtf``, ``gene_list``, ``samples``, ``expression``, ``eqtls``, ``roadmap_rpkm``,
 ``tracks``, ``interactions``, ``sequences_bed``, ``mpra``, ``truth``, …);
@@ -32,7 +33,6 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from exprflow import __version__
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
 from exprflow.simulate.annotation_io import write_gene_list, write_gtf
@@ -48,7 +48,8 @@ from exprflow.simulate.population import Haplotypes, simulate_population, write_
 from exprflow.simulate.regions import SEQUENCES_FILE, write_sequences_bed
 from exprflow.simulate.sequence import write_genome
 from exprflow.simulate.tracks import EXPRESSION_FILE, write_tracks
-from exprflow.simulate.truth import build_truth, write_truth
+from exprflow.simulate.truth import build_truth, json_default, write_truth
+from exprflow.tracking.fingerprint import code_version
 
 __all__ = [
     "COMPONENTS",
@@ -113,8 +114,8 @@ class WorldManifest:
         Its size.
     seed : int
         Its seed.
-    version : str
-        exprflow version that wrote it.
+    code_version : str
+        :func:`~exprflow.tracking.fingerprint.code_version` of the code that wrote it.
     files : dict[str, str]
         Stable key → path relative to ``root`` (see :data:`FILE_KEYS`).
     components : dict[str, list[str]]
@@ -124,7 +125,7 @@ class WorldManifest:
     root: Path
     size: WorldSize
     seed: int
-    version: str
+    code_version: str
     files: dict[str, str] = field(default_factory=dict)
     components: dict[str, list[str]] = field(default_factory=dict)
 
@@ -143,7 +144,7 @@ class WorldManifest:
         return {
             "size": self.size.to_dict(),
             "seed": self.seed,
-            "exprflow_version": self.version,
+            "code_version": self.code_version,
             "files": self.files,
             "components": self.components,
         }
@@ -212,7 +213,7 @@ def _eqtls(w: _World) -> dict[str, Any]:
 
 def _truth(w: _World) -> dict[str, Any]:
     fragments = {c: _read_marker(w, c)["truth"] for c in COMPONENTS if c != "truth"}
-    truth = build_truth(w.size, w.seed, __version__, w.layout, w.plan, fragments)
+    truth = build_truth(w.size, w.seed, code_version(), w.layout, w.plan, fragments)
     write_truth(w.path("truth"), truth)
     return {}
 
@@ -250,15 +251,15 @@ def _read_marker(w: _World, component: str) -> dict[str, Any]:
 
 
 def _is_done(w: _World, component: str) -> bool:
-    """Whether ``component`` finished for this size, seed and version, its files intact."""
+    """Whether ``component`` finished for this size, seed and code version, its files intact."""
     try:
         marker = _read_marker(w, component)
     except (OSError, ValueError):
         return False
-    same = (marker.get("size"), marker.get("seed"), marker.get("exprflow_version")) == (
+    same = (marker.get("size"), marker.get("seed"), marker.get("code_version")) == (
         w.size.to_dict(),
         w.seed,
-        __version__,
+        code_version(),
     )
     return same and all((w.root / f).is_file() for f in marker.get("files", []))
 
@@ -274,26 +275,18 @@ def _run_component(w: _World, component: str) -> None:
         "component": component,
         "size": w.size.to_dict(),
         "seed": w.seed,
-        "exprflow_version": __version__,
+        "code_version": code_version(),
         "files": written,
         "truth": fragment,
     }
     with atomic_path(w.marker(component)) as tmp:
-        tmp.write_text(json.dumps(marker, indent=1, default=_jsonable) + "\n")
+        tmp.write_text(json.dumps(marker, indent=1, default=json_default) + "\n")
     logger.info(
         "world component %s: %d files in %.1f s",
         component,
         len(written),
         time.perf_counter() - started,
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot record {type(value).__name__} in a done-marker")
 
 
 def _check_same_world(root: Path, size: WorldSize, seed: int) -> None:
@@ -347,7 +340,7 @@ def simulate_world(
                 _run_component(world, component)
     components = {c: _read_marker(world, c)["files"] for c in COMPONENTS}
     files = {key: rel for keys in FILE_KEYS.values() for key, rel in keys.items()}
-    manifest = WorldManifest(root, size, seed, __version__, files, components)
+    manifest = WorldManifest(root, size, seed, code_version(), files, components)
     with atomic_path(root / MANIFEST_FILE) as tmp:
         tmp.write_text(json.dumps(manifest.to_json(), indent=1) + "\n")
     return manifest
@@ -373,7 +366,7 @@ def load_manifest(world_dir: str | Path) -> WorldManifest:
             root,
             WorldSize(**doc["size"]),
             int(doc["seed"]),
-            str(doc["exprflow_version"]),
+            str(doc["code_version"]),
             dict(doc["files"]),
             {k: list(v) for k, v in doc["components"].items()},
         )
