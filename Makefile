@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup  ## the main job: every step through `mlflow run` on the synthetic world
-	$(BIN)/mlflow run . -e main --env-manager local --experiment-name exprflow \
+	$(BIN)/mlflow run . -e main --env-manager local --experiment-name exprflow --run-name main \
 		-P size=$(SIZE) -P seed=$(SEED)
 
 test: setup lint  ## lint, type checks, then the whole test suite

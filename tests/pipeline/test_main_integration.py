@@ -63,6 +63,7 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.tags["exprflow.family"] == "foundation"
         assert child.data.tags["exprflow.code_version"]
+        assert child.info.run_name == child.data.tags["mlflow.project.entryPoint"]
     world = Path(simulate.data.tags["exprflow.output.world"])
     assert (world / "world.json").is_file()
     assert prepare.data.params["world"] == str(world)

@@ -27,6 +27,8 @@ def test_step_run_records_params_tags_inputs_outputs(tracking: str, tmp_path: Pa
     assert "+" in tags["exprflow.code_version"]
     assert tags["exprflow.input.fasta"] == str(source.resolve())
     assert tags["exprflow.output.world"] == str(tmp_path.resolve())
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "fasta"
     assert dataset_input.dataset.digest == fingerprint(source)[:32]

@@ -133,6 +133,7 @@ def _execute(
             entry_point=spec.name,
             parameters=dict(params),
             experiment_id=experiment_id,
+            run_name=spec.name,
             env_manager="local",
             synchronous=True,
         )

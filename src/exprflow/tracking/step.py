@@ -25,7 +25,7 @@ import mlflow
 
 from exprflow.tracking.datasets import dataset_input
 from exprflow.tracking.fingerprint import code_version, fingerprint
-from exprflow.tracking.store import configure
+from exprflow.tracking.store import configure, mark_model_training
 from exprflow.tracking.uris import is_remote, local_path
 
 __all__ = ["INPUT_TAG", "OUTPUT_TAG", "StepContext", "step_run"]
@@ -96,6 +96,7 @@ def step_run(
     configure()
     run = mlflow.start_run()
     run_id = run.info.run_id
+    mark_model_training(run.info.experiment_id)
     existing = mlflow.get_run(run_id).data.params
     mlflow.log_params({k: str(v) for k, v in params.items() if k not in existing})
     mlflow.set_tags(

@@ -14,8 +14,15 @@ import os
 from pathlib import Path
 
 import mlflow
+from mlflow.tracking import MlflowClient
 
-__all__ = ["DEFAULT_EXPERIMENT", "DEFAULT_TRACKING_URI", "configure", "data_root"]
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "DEFAULT_TRACKING_URI",
+    "configure",
+    "data_root",
+    "mark_model_training",
+]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "exprflow"
@@ -32,6 +39,18 @@ def configure(experiment: str | None = None) -> str:
         return experiment_id
     name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
     return mlflow.set_experiment(name).experiment_id
+
+
+#: Experiment tag the MLflow 3 UI reads to open an experiment on its runs table
+#: ("Model training") rather than its GenAI trace views.
+_EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+
+
+def mark_model_training(experiment_id: str) -> None:
+    """Tag the experiment as model training, once, so the UI lists its runs to compare."""
+    client = MlflowClient()
+    if _EXPERIMENT_KIND_TAG not in client.get_experiment(experiment_id).tags:
+        client.set_experiment_tag(experiment_id, _EXPERIMENT_KIND_TAG, "custom_model_development")
 
 
 def data_root() -> Path:
