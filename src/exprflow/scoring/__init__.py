@@ -1,0 +1,1 @@
+"""Batched inference at scale: window de-duplication, sharding, resumable scoring, merging."""
