@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from exprflow.pipeline import mlproject
-from exprflow.pipeline.registry import PIPELINE
+from exprflow.pipeline.registry import STEPS
 
 
 def test_check_fails_on_drift_and_write_repairs(tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ def test_check_fails_on_drift_and_write_repairs(tmp_path: Path) -> None:
 
 def test_step_projects_name_their_image_and_share_the_top_level_parameters() -> None:
     top = yaml.safe_load(mlproject.render_top_project())
-    for spec in PIPELINE:
+    for spec in STEPS:
         step = yaml.safe_load(mlproject.render_step_project(spec))
         assert step["docker_env"]["image"] == spec.image
         assert (

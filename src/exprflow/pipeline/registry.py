@@ -1,10 +1,15 @@
-"""The steps of the pipeline, in the order ``main`` runs them."""
+"""The entry points of the project: the steps ``main`` runs, and those run on their own."""
 
 from __future__ import annotations
 
 from exprflow.pipeline.spec import StepSpec
-from exprflow.steps import prepare, simulate
+from exprflow.steps import expecto_effects, prepare, simulate
 
-__all__ = ["PIPELINE"]
+__all__ = ["PIPELINE", "STANDALONE", "STEPS"]
 
+#: What ``main`` runs, in order.
 PIPELINE: tuple[StepSpec, ...] = (simulate.STEP, prepare.STEP)
+#: Entry points run on the user's own files (not part of ``main``).
+STANDALONE: tuple[StepSpec, ...] = (expecto_effects.STEP,)
+#: Every step with its own image (``steps/<name>/MLproject``).
+STEPS: tuple[StepSpec, ...] = PIPELINE + STANDALONE
