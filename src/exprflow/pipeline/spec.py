@@ -25,8 +25,6 @@ class StepSpec:
         Names of the outputs the step records (``exprflow.output.<name>`` tags).
     upstream : dict
         Parameter name → ``(step, output)`` it is fed from when run by ``main``.
-    image : str
-        The step's container image (``docker_env`` of ``steps/<name>/MLproject``).
     """
 
     name: str
@@ -35,12 +33,16 @@ class StepSpec:
     task: str
     outputs: tuple[str, ...] = ()
     upstream: dict[str, tuple[str, str]] = field(default_factory=dict)
-    image: str = ""
 
     @property
     def module(self) -> str:
         """Python module run by the entry point."""
         return f"exprflow.steps.{self.name}"
+
+    @property
+    def image(self) -> str:
+        """The step's container image: ``docker/Dockerfile`` target ``<name>`` with dashes."""
+        return f"exprflow-{self.name.replace('_', '-')}:latest"
 
     def defaults(self) -> dict[str, Any]:
         """Parameter name → default value."""

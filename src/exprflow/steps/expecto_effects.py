@@ -50,7 +50,6 @@ STEP = StepSpec(
     family="expecto",
     task="variant_effect",
     outputs=("effects",),
-    image="exprflow-expecto:latest",
 )
 
 

@@ -79,7 +79,6 @@ STEP = StepSpec(
     task="prepare",
     outputs=("prepared", "fasta", "vcf"),
     upstream={"world": ("simulate", "world")},
-    image="exprflow-prepare:latest",
 )
 
 

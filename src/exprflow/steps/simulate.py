@@ -52,7 +52,6 @@ STEP = StepSpec(
     family="foundation",
     task="world",
     outputs=("world",),
-    image="exprflow-simulate:latest",
 )
 
 
