@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -34,14 +34,20 @@ from exprflow.genome.annotation import read_genes
 from exprflow.genome.fasta import Genome
 from exprflow.genome.vcf import PhasedVCF
 from exprflow.pipeline.spec import StepSpec
-from exprflow.simulate.world import load_manifest
 from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._world import fill_from_world
 from exprflow.tracking.step import StepContext, step_run
 from exprflow.tracking.uris import local_path
 
 __all__ = ["STEP", "PrepareParams", "main", "run"]
 
-_FROM_WORLD = {"fasta": "fasta", "vcf": "vcf", "genes": "gtf", "expression": "expression"}
+_FROM_WORLD = {
+    "fasta": "fasta",
+    "vcf": "vcf",
+    "genes": "gtf",
+    "expression": "expression",
+    "samples": "samples",
+}
 
 
 @dataclass(frozen=True)
@@ -54,22 +60,6 @@ class PrepareParams:
     genes: str = field(default="", metadata={"help": "GTF / geneanno.csv / gene_list.csv"})
     expression: str = field(default="", metadata={"help": "GD660-layout RPKM table"})
     samples: str = field(default="", metadata={"help": "sample table TSV; empty: the world's"})
-
-    def resolved(self) -> PrepareParams:
-        """Fill empty inputs from the world's manifest; error when one is still missing."""
-        filled = dict(asdict(self))
-        if self.world:
-            manifest = load_manifest(local_path(self.world))
-            for name, key in (*_FROM_WORLD.items(), ("samples", "samples")):
-                filled[name] = filled[name] or str(manifest.path(key))
-        absent = [name for name in _FROM_WORLD if not filled[name]]
-        if absent:
-            raise InputError(
-                "prepare parameters",
-                f"no {', '.join(absent)} given and no world to take them from.",
-                fix="pass -P world=<folder> or each input explicitly.",
-            )
-        return replace(self, **filled)
 
 
 STEP = StepSpec(
@@ -166,7 +156,7 @@ def _build(params: PrepareParams, ctx: StepContext, out: Path) -> dict[str, int]
 def run(params: PrepareParams) -> dict[str, str]:
     """Validate the inputs and build the shared tables; return the step's outputs."""
     with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
-        params = params.resolved()
+        params = fill_from_world(params, _FROM_WORLD, STEP.name, optional=("samples",))
         with tempfile.TemporaryDirectory() as tmp:
             summary = _build(params, ctx, Path(tmp))
             mlflow.log_metrics({f"n_{k}": v for k, v in summary.items()})
