@@ -57,11 +57,10 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
     (parent,) = _runs("main")
     assert parent.info.status == "FINISHED"
-    simulate, prepare = _runs("simulate")[0], _runs("prepare")[0]
-    for child in (simulate, prepare):
+    simulate, prepare, chromatin = (_runs(s)[0] for s in ("simulate", "prepare", "train_chromatin"))
+    for child in (simulate, prepare, chromatin):
         assert child.info.status == "FINISHED"
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        assert child.data.tags["exprflow.family"] == "foundation"
         assert child.data.tags["exprflow.code_version"]
         assert child.info.run_name == child.data.tags["mlflow.project.entryPoint"]
     world = Path(simulate.data.tags["exprflow.output.world"])
@@ -71,18 +70,21 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     assert {"fasta", "vcf", "genes", "expression"} <= inputs
     assert prepare.data.metrics["n_samples_both"] > 0
     assert parent.data.tags["exprflow.output.prepare.prepared"].startswith("runs:/")
+    assert chromatin.data.tags["exprflow.family"] == "expecto"
+    assert chromatin.data.params["world"] == str(world)
 
     _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
     second = _runs("main")[-1]
-    assert second.data.metrics == {"steps_run": 0.0, "steps_reused": 2.0}
-    assert second.data.tags["exprflow.step_run.simulate"] == simulate.info.run_id
-    assert second.data.tags["exprflow.step_run.prepare"] == prepare.info.run_id
-    assert len(_runs("simulate")) == 1 and len(_runs("prepare")) == 1
+    assert second.data.metrics == {"steps_run": 0.0, "steps_reused": 3.0}
+    for step in (simulate, prepare, chromatin):
+        entry_point = step.data.tags["mlflow.project.entryPoint"]
+        assert second.data.tags[f"exprflow.step_run.{entry_point}"] == step.info.run_id
+        assert len(_runs(entry_point)) == 1
 
     _mlflow_main(tmp_path, tracking, size="tiny", seed=2)
     third = _runs("main")[-1]
-    assert third.data.metrics == {"steps_run": 2.0, "steps_reused": 0.0}
-    assert len(_runs("simulate")) == 2 and len(_runs("prepare")) == 2
+    assert third.data.metrics == {"steps_run": 3.0, "steps_reused": 0.0}
+    assert all(len(_runs(s)) == 2 for s in ("simulate", "prepare", "train_chromatin"))
 
 
 _FLAKY = '''
@@ -147,6 +149,7 @@ def test_failed_step_stops_the_pipeline_and_the_next_run_resumes_there(
     assert [(r.step, r.reused) for r in results] == [
         ("simulate", True),
         ("prepare", True),
+        ("train_chromatin", True),
         ("flaky", False),
     ]
     assert [r.info.status for r in _runs("flaky")] == ["FAILED", "FINISHED"]

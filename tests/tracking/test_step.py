@@ -61,10 +61,10 @@ def test_run_artifacts_are_inputs_by_their_runs_uri(tracking: str, tmp_path: Pat
     table.write_text("gene_id\nENSG1\n")
     with step_run("producer", family="f", task="t", params={}) as producer:
         uri = producer.log_artifact_output("prepared", table, "prepared")
-    assert uri == f"runs:/{producer.run_id}/prepared"
+    assert uri == f"runs:/{producer.run_id}/prepared/genes.tsv"
     with step_run("consumer", family="f", task="t", params={}) as consumer:
         local = consumer.log_input("prepared", uri)
-        assert (local / "genes.tsv").read_text() == "gene_id\nENSG1\n"
+        assert local.read_text() == "gene_id\nENSG1\n"
     (dataset_input,) = mlflow.get_run(consumer.run_id).inputs.dataset_inputs
     assert dataset_input.dataset.source_type == "mlflow_uri"
     assert uri in dataset_input.dataset.source

@@ -61,12 +61,17 @@ class StepContext:
         return text
 
     def log_artifact_output(self, name: str, local: Path, artifact_path: str) -> str:
-        """Log a local file or folder as run artifacts and record it as output ``name``."""
+        """Log a local file or folder as run artifacts and record it as output ``name``.
+
+        A folder's content goes under ``artifact_path`` and the URI names that folder; a
+        file goes into ``artifact_path`` and the URI names the file.
+        """
         if local.is_dir():
             mlflow.log_artifacts(str(local), artifact_path)
+            uri = f"runs:/{self.run_id}/{artifact_path}"
         else:
             mlflow.log_artifact(str(local), artifact_path)
-        uri = f"runs:/{self.run_id}/{artifact_path}"
+            uri = f"runs:/{self.run_id}/{artifact_path}/{local.name}"
         mlflow.set_tag(OUTPUT_TAG + name, uri)
         self.outputs[name] = uri
         return uri
