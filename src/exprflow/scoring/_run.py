@@ -18,8 +18,8 @@ import pandas as pd
 
 from exprflow.genome.fasta import Genome
 from exprflow.genome.vcf import PhasedVCF
-from exprflow.scoring._plan import GeneTask, check_samples, plan_genes, split_done
 from exprflow.scoring._predict import Heads, tissue_names
+from exprflow.scoring.plan import GeneTask, check_samples, plan_genes, split_done
 from exprflow.scoring.store import GenePredictions, row_labels, write_gene, write_manifest
 
 __all__ = ["ScoringResult", "prepare_run", "write_predictions"]

@@ -43,10 +43,10 @@ from tqdm.auto import tqdm
 from exprflow.genome.fasta import Genome
 from exprflow.genome.variant import Variant
 from exprflow.genome.vcf import PhasedVCF
-from exprflow.scoring._plan import GeneTask, haplotype_variants
 from exprflow.scoring._predict import Heads, Reduce, predict_rows
 from exprflow.scoring._run import ScoringResult, prepare_run, write_predictions
 from exprflow.scoring.dedup import Chromatin, WindowBank
+from exprflow.scoring.plan import GeneTask, haplotype_variants
 from exprflow.scoring.windows import WINDOW, haplotype_windows
 
 __all__ = ["Chromatin", "Heads", "Reduce", "ScoringResult", "score_genes"]

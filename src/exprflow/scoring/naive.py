@@ -31,10 +31,10 @@ from tqdm.auto import tqdm
 from exprflow.atomic import atomic_path
 from exprflow.genome.fasta import Genome
 from exprflow.genome.vcf import PhasedVCF
-from exprflow.scoring._plan import GeneTask, haplotype_variants
 from exprflow.scoring._predict import Heads, Reduce, predict_rows
 from exprflow.scoring._run import ScoringResult, prepare_run, write_predictions
 from exprflow.scoring.dedup import Chromatin, run_chromatin
+from exprflow.scoring.plan import GeneTask, haplotype_variants
 from exprflow.scoring.store import row_labels
 from exprflow.scoring.windows import haplotype_windows
 
