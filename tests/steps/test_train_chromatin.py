@@ -30,3 +30,8 @@ def test_trains_on_the_world_tracks_and_logs_a_checkpoint(tracking: str, tiny_wo
 def test_unknown_track_is_named(tracking: str, tiny_world: Path) -> None:
     with pytest.raises(InputError, match=r"no bigWig for track\(s\) \['H3K4me2'\]"):
         run(TrainChromatinParams(world=str(tiny_world), track_names="H3K4me3,H3K4me2"))
+
+
+def test_unknown_model_size_is_refused(tracking: str, tiny_world: Path) -> None:
+    with pytest.raises(InputError, match="model_size='demo'"):
+        run(TrainChromatinParams(world=str(tiny_world), model_size="demo", n_background=50))

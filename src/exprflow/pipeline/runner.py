@@ -1,11 +1,11 @@
 """Run the steps of the pipeline as nested MLflow runs, reusing what is unchanged.
 
-For each step in order: apply the parent's parameters that the step shares by name and
-feed its upstream parameters from earlier steps' outputs; compute the cache key
-(:mod:`exprflow.pipeline.cache`); reuse a finished run with that key, else run the entry
-point through ``mlflow.projects.run`` under the parent run. A failed step stops the
-pipeline with its error; the next run of ``main`` reuses the steps that finished and
-resumes from the failed one.
+For each step in order: apply the parent's parameters the step declares it takes
+(``StepSpec.from_main``) and feed its upstream parameters from earlier steps' outputs;
+compute the cache key (:mod:`exprflow.pipeline.cache`); reuse a finished run with that
+key, else run the entry point through ``mlflow.projects.run`` under the parent run. A
+failed step stops the pipeline with its error; the next run of ``main`` reuses the steps
+that finished and resumes from the failed one.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def run_steps(
     steps : sequence of StepSpec
         Steps in dependency order.
     shared : Mapping
-        Parameters of ``main``; each is passed to every step having a parameter of that name.
+        Parameters of ``main``; a step takes those it lists in ``StepSpec.from_main``.
     project_uri : str or Path
         The MLflow project holding the entry points.
     experiment_id : str
@@ -108,7 +108,7 @@ def _step_params(
     spec: StepSpec, shared: Mapping[str, Any], done: Mapping[str, Mapping[str, str]]
 ) -> dict[str, str]:
     params = spec.defaults()
-    params.update({k: v for k, v in shared.items() if k in params})
+    params.update({name: shared[name] for name in spec.from_main if name in shared})
     for name, (step, output) in spec.upstream.items():
         try:
             params[name] = done[step][output]

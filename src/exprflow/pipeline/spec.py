@@ -25,6 +25,8 @@ class StepSpec:
         Names of the outputs the step records (``exprflow.output.<name>`` tags).
     upstream : dict
         Parameter name → ``(step, output)`` it is fed from when run by ``main``.
+    from_main : tuple of str
+        Parameters of ``main`` passed on to this step (same name on both sides).
     """
 
     name: str
@@ -33,6 +35,7 @@ class StepSpec:
     task: str
     outputs: tuple[str, ...] = ()
     upstream: dict[str, tuple[str, str]] = field(default_factory=dict)
+    from_main: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:

@@ -1,6 +1,6 @@
 """Entry point ``main``: the whole pipeline, each step a nested run of this one.
 
-Parameters are passed to every step that has a parameter of the same name (``size`` and
+A step takes the parameters of ``main`` it lists in ``StepSpec.from_main`` (``size`` and
 ``seed`` reach ``simulate``); each step's upstream inputs are the URIs its predecessors
 recorded. Unchanged steps are reused (see :mod:`exprflow.pipeline.cache`).
 """

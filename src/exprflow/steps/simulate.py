@@ -52,6 +52,7 @@ STEP = StepSpec(
     family="foundation",
     task="world",
     outputs=("world",),
+    from_main=("size", "seed"),
 )
 
 

@@ -57,7 +57,9 @@ class TrainChromatinParams:
         metadata={"help": "comma-separated tracks to learn (all cell types)"},
     )
     held_out: str = field(default="chr4", metadata={"help": "comma-separated validation contigs"})
-    size: str = field(default="tiny", metadata={"help": "'tiny' or 'full' (the published)"})
+    model_size: str = field(
+        default="tiny", metadata={"help": "'tiny' or 'full' (the published Beluga)"}
+    )
     epochs: int = field(default=4, metadata={"help": "training epochs"})
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
     batch_size: int = field(default=64, metadata={"help": "windows per batch"})
@@ -76,12 +78,17 @@ STEP = StepSpec(
 )
 
 
-def _config(size: str, n_outputs: int) -> BelugaConfig:
-    if size == "tiny":
+def _check_model_size(model_size: str) -> None:
+    if model_size not in ("tiny", "full"):
+        raise InputError(
+            "train_chromatin parameters", f"model_size={model_size!r}.", fix="use 'tiny' or 'full'."
+        )
+
+
+def _config(model_size: str, n_outputs: int) -> BelugaConfig:
+    if model_size == "tiny":
         return BelugaConfig.tiny(n_outputs)
-    if size == "full":
-        return BelugaConfig(n_outputs=n_outputs)
-    raise InputError("train_chromatin parameters", f"size={size!r}", fix="use 'tiny' or 'full'.")
+    return BelugaConfig(n_outputs=n_outputs)
 
 
 def _selected_tracks(tracks_dir: Path, names: str) -> dict[str, Path]:
@@ -100,6 +107,7 @@ def _selected_tracks(tracks_dir: Path, names: str) -> dict[str, Path]:
 def run(params: TrainChromatinParams) -> dict[str, str]:
     """Train the chromatin model; return the step's outputs."""
     with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
+        _check_model_size(params.model_size)
         params = fill_from_world(params, _FROM_WORLD, STEP.name)
         fasta = ctx.log_input("fasta", params.fasta)
         tracks_dir = ctx.log_input("tracks", params.tracks)
@@ -117,7 +125,7 @@ def run(params: TrainChromatinParams) -> dict[str, str]:
                 genome, _selected_tracks(tracks_dir, params.track_names), regions
             )
             onehot = encode_regions(genome, regions)
-        config = _config(params.size, len(labels.feature_names))
+        config = _config(params.model_size, len(labels.feature_names))
         mlflow.log_params({"n_windows": len(regions), "n_features": len(labels.feature_names)})
         fit = train_chromatin_model(
             config,
