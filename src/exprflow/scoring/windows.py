@@ -1,5 +1,6 @@
 """ExPecto window geometry: 200 windows of 2000 bp around a TSS, cut from a haplotype.
 
+The geometry is ExPecto's own (:mod:`exprflow.models.expecto.features`, re-exported here).
 ExPecto (and the personalized-expression benchmark) reads a gene through 200 windows of
 :data:`WINDOW` = 2000 bp whose centres sit at ``TSS + shift × strand`` for the
 :data:`SHIFTS` ``-20000, -19800, …, 19800`` (strand ``+1`` or ``-1``); a window is
@@ -27,6 +28,7 @@ from exprflow.errors import InputError
 from exprflow.genome.fasta import Genome
 from exprflow.genome.haplotype import anchored_window
 from exprflow.genome.variant import Variant
+from exprflow.models.expecto.features import CENTRE_INDEX, SHIFTS, WINDOW
 
 __all__ = [
     "CENTRE",
@@ -40,12 +42,8 @@ __all__ = [
     "window_offsets",
 ]
 
-#: Window length in bases.
-WINDOW = 2000
 #: 0-based index of the window centre: a window is ``[centre - 999, centre + 1001)``.
-CENTRE = 999
-#: Shifts of the window centres from the TSS, upstream first: ``-20000, …, 19800``.
-SHIFTS = np.arange(-20000, 20000, 200, dtype=np.int64)
+CENTRE = CENTRE_INDEX
 #: Windows per gene.
 N_WINDOWS = len(SHIFTS)
 
