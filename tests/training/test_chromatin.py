@@ -14,6 +14,7 @@ from exprflow.models.beluga.predict import predict_windows
 from exprflow.simulate.world import load_manifest
 from exprflow.training.chromatin import mean_auroc, train_chromatin_model
 from exprflow.training.chromatin_data import (
+    LOCAL_TRACKS,
     ChromatinLabels,
     chromatin_labels,
     encode_regions,
@@ -21,21 +22,13 @@ from exprflow.training.chromatin_data import (
     track_files,
 )
 
-#: Tracks that 2 kb of local sequence can predict in the synthetic world (promoter/enhancer
-#: peaks marked by CpG islands and motifs); LAD, gene-body and methylation tracks are not.
-LOCAL_TRACKS = ("H3K4me3", "H3K27ac", "H3K9ac", "DNase")
-
 
 @pytest.fixture(scope="module")
 def world_data(tiny_world: Path) -> tuple[np.ndarray, ChromatinLabels]:
     manifest = load_manifest(tiny_world)
     genome = Genome(manifest.path("fasta"))
     genes = read_genes(manifest.path("gene_list"))
-    tracks = {
-        name: path
-        for name, path in track_files(manifest.path("tracks")).items()
-        if name.split("|")[1] in LOCAL_TRACKS
-    }
+    tracks = track_files(manifest.path("tracks"), LOCAL_TRACKS)
     regions = sample_windows(
         genome,
         zip(genes["chrom"], genes["tss"], strict=True),

@@ -135,6 +135,13 @@ def test_track_files(tracks: tuple, tmp_path: Path) -> None:
     assert track_files(tmp_path / "tracks") == paths
     with pytest.raises(InputError, match=r"empty: holds no <eid>/<track>\.bigWig files"):
         track_files(tmp_path / "empty")
+    names = {key.split("|")[1] for key in paths}
+    kept = sorted(names)[:1]
+    assert track_files(tmp_path / "tracks", kept) == {
+        key: path for key, path in paths.items() if key.split("|")[1] in kept
+    }
+    with pytest.raises(InputError, match=r"no bigWig for track\(s\) \['H3K4me2'\]"):
+        track_files(tmp_path / "tracks", [*kept, "H3K4me2"])
 
 
 def test_sample_windows(genome: Genome) -> None:

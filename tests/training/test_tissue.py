@@ -24,6 +24,7 @@ from exprflow.scoring.merge import predictions_table
 from exprflow.simulate.world import load_manifest
 from exprflow.training.chromatin import train_chromatin_model
 from exprflow.training.chromatin_data import (
+    LOCAL_TRACKS,
     chromatin_labels,
     encode_regions,
     sample_windows,
@@ -36,9 +37,6 @@ from exprflow.training.tissue import (
     train_tissue_models,
     write_tissue_models,
 )
-
-#: Tracks 2 kb of sequence can predict in the synthetic world (see test_chromatin.py).
-LOCAL_TRACKS = ("H3K4me3", "H3K27ac", "H3K9ac", "DNase")
 
 
 class Trained(NamedTuple):
@@ -65,11 +63,7 @@ def _train(tiny_world: Path, out: Path) -> Trained:
     manifest = load_manifest(tiny_world)
     genome = Genome(manifest.path("fasta"))
     genes = read_genes(manifest.path("gene_list"))
-    tracks = {
-        name: path
-        for name, path in track_files(manifest.path("tracks")).items()
-        if name.split("|")[1] in LOCAL_TRACKS
-    }
+    tracks = track_files(manifest.path("tracks"), LOCAL_TRACKS)
     tss = zip(genes["chrom"], genes["tss"], strict=True)
     regions = sample_windows(genome, tss, n_background=400, tss_flank=3000, seed=0)
     labels = chromatin_labels(genome, tracks, regions)

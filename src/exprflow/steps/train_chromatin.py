@@ -33,6 +33,7 @@ from exprflow.steps._world import fill_from_world
 from exprflow.tracking.step import step_run
 from exprflow.training.chromatin import train_chromatin_model
 from exprflow.training.chromatin_data import (
+    LOCAL_TRACKS,
     chromatin_labels,
     encode_regions,
     sample_windows,
@@ -53,7 +54,7 @@ class TrainChromatinParams:
     tracks: str = field(default="", metadata={"help": "folder of <eid>/<track>.bigWig"})
     genes: str = field(default="", metadata={"help": "annotation giving the TSSs"})
     track_names: str = field(
-        default="H3K4me3,H3K27ac,H3K9ac,DNase",
+        default=",".join(LOCAL_TRACKS),
         metadata={"help": "comma-separated tracks to learn (all cell types)"},
     )
     held_out: str = field(default="chr4", metadata={"help": "comma-separated validation contigs"})
@@ -78,6 +79,11 @@ STEP = StepSpec(
 )
 
 
+def _names(text: str) -> list[str]:
+    """Split a comma-separated parameter into its non-empty items."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def _check_model_size(model_size: str) -> None:
     if model_size not in ("tiny", "full"):
         raise InputError(
@@ -91,19 +97,6 @@ def _config(model_size: str, n_outputs: int) -> BelugaConfig:
     return BelugaConfig(n_outputs=n_outputs)
 
 
-def _selected_tracks(tracks_dir: Path, names: str) -> dict[str, Path]:
-    wanted = {n.strip() for n in names.split(",") if n.strip()}
-    tracks = {k: v for k, v in track_files(tracks_dir).items() if k.split("|")[1] in wanted}
-    found = {k.split("|")[1] for k in tracks}
-    if missing := sorted(wanted - found):
-        raise InputError(
-            tracks_dir,
-            f"no bigWig for track(s) {missing} in any cell type.",
-            fix="name tracks present as <eid>/<track>.bigWig, or change track_names.",
-        )
-    return tracks
-
-
 def run(params: TrainChromatinParams) -> dict[str, str]:
     """Train the chromatin model; return the step's outputs."""
     with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
@@ -112,7 +105,7 @@ def run(params: TrainChromatinParams) -> dict[str, str]:
         fasta = ctx.log_input("fasta", params.fasta)
         tracks_dir = ctx.log_input("tracks", params.tracks)
         genes = read_genes(ctx.log_input("genes", params.genes))
-        held_out = [c.strip() for c in params.held_out.split(",") if c.strip()]
+        held_out = _names(params.held_out)
         with Genome(fasta) as genome:
             regions = sample_windows(
                 genome,
@@ -122,7 +115,7 @@ def run(params: TrainChromatinParams) -> dict[str, str]:
                 seed=params.seed,
             )
             labels = chromatin_labels(
-                genome, _selected_tracks(tracks_dir, params.track_names), regions
+                genome, track_files(tracks_dir, _names(params.track_names)), regions
             )
             onehot = encode_regions(genome, regions)
         config = _config(params.model_size, len(labels.feature_names))

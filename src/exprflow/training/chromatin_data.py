@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from exprflow.genome.intervals import Interval
 from exprflow.genome.onehot import one_hot_batch
 
 __all__ = [
+    "LOCAL_TRACKS",
     "ChromatinLabels",
     "chromatin_labels",
     "encode_regions",
@@ -43,6 +44,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Tracks that 2 kb of local sequence can predict (promoter and enhancer peaks); lamina,
+#: gene-body and methylation tracks are not local and score AUROC ≈ 0.5.
+LOCAL_TRACKS: tuple[str, ...] = ("H3K4me3", "H3K27ac", "H3K9ac", "DNase")
 
 
 @dataclass(frozen=True)
@@ -109,13 +114,18 @@ class ChromatinLabels:
         }
 
 
-def track_files(tracks_dir: str | os.PathLike[str]) -> dict[str, Path]:
+def track_files(
+    tracks_dir: str | os.PathLike[str], names: Collection[str] | None = None
+) -> dict[str, Path]:
     """Find the bigWig tracks of ``<tracks_dir>/<eid>/<track>.bigWig``.
 
     Parameters
     ----------
     tracks_dir : str or PathLike
         Folder with one sub-folder per cell type (the world's ``tracks/``).
+    names : collection of str, optional
+        Keep only these tracks (in every cell type), e.g. :data:`LOCAL_TRACKS`.
+        Default None: all.
 
     Returns
     -------
@@ -125,7 +135,7 @@ def track_files(tracks_dir: str | os.PathLike[str]) -> dict[str, Path]:
     Raises
     ------
     InputError
-        When the folder holds no such bigWig.
+        When the folder holds no such bigWig, or none for one of ``names``.
     """
     folder = Path(tracks_dir)
     found = sorted(folder.glob("*/*.bigWig"))
@@ -135,7 +145,16 @@ def track_files(tracks_dir: str | os.PathLike[str]) -> dict[str, Path]:
             "holds no <eid>/<track>.bigWig files.",
             fix="point at the world's tracks/ folder, or lay tracks out as <eid>/<track>.bigWig.",
         )
-    return {f"{path.parent.name}|{path.stem}": path for path in found}
+    tracks = {f"{path.parent.name}|{path.stem}": path for path in found}
+    if names is None:
+        return tracks
+    if missing := sorted(set(names) - {path.stem for path in found}):
+        raise InputError(
+            folder,
+            f"no bigWig for track(s) {missing} in any cell type.",
+            fix="name tracks present as <eid>/<track>.bigWig, or ask for other tracks.",
+        )
+    return {key: path for key, path in tracks.items() if path.stem in names}
 
 
 def _valid_bins(length: int, seq_len: int, bin_size: int) -> tuple[int, int]:
