@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -58,3 +59,80 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("world") / "tiny-seed0"
     simulate_world(root, "tiny", 0, progress=False)
     return root
+
+
+@dataclass(frozen=True)
+class TinyExpecto:
+    """A tiny ExPecto model trained on the tiny world: a Beluga checkpoint and tissue models.
+
+    Attributes
+    ----------
+    checkpoint : Path
+        exprflow Beluga checkpoint (``beluga.pt``).
+    tissue_models : Path
+        Folder of ``<eid>.json`` tissue models, a ``modellist`` and ``metrics.tsv``.
+    modellist : Path
+        ``tissue_models / "modellist"``.
+    """
+
+    checkpoint: Path
+    tissue_models: Path
+    modellist: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_expecto(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> TinyExpecto:
+    """Beluga (tiny config, 1 epoch) and tissue models on its reference features (~10 s).
+
+    Quality is not the point (the tiny world has 24 genes); shapes, names and files are
+    those of the real pipeline's outputs. Treat the files as read-only.
+    """
+    from exprflow.data.roadmap import read_roadmap_rpkm
+    from exprflow.genome.annotation import read_genes
+    from exprflow.genome.fasta import Genome
+    from exprflow.models.beluga.config import BelugaConfig
+    from exprflow.models.beluga.load import save_checkpoint
+    from exprflow.models.expecto.plugins import BelugaChromatin, SpatialReduce
+    from exprflow.simulate.world import load_manifest
+    from exprflow.training.chromatin import train_chromatin_model
+    from exprflow.training.chromatin_data import (
+        LOCAL_TRACKS,
+        chromatin_labels,
+        encode_regions,
+        sample_windows,
+        track_files,
+    )
+    from exprflow.training.tissue import (
+        reference_features,
+        train_tissue_models,
+        write_tissue_models,
+    )
+
+    manifest = load_manifest(tiny_world)
+    root = tmp_path_factory.mktemp("tiny_expecto")
+    genes = read_genes(manifest.path("gene_list"))
+    with Genome(manifest.path("fasta")) as genome:
+        regions = sample_windows(
+            genome, zip(genes["chrom"], genes["tss"], strict=True), n_background=200
+        )
+        tracks = track_files(manifest.path("tracks"), LOCAL_TRACKS)
+        labels = chromatin_labels(genome, tracks, regions)
+        onehot = encode_regions(genome, regions)
+        config = BelugaConfig.tiny(len(labels.feature_names))
+        fit = train_chromatin_model(
+            config, onehot, labels.labels, list(labels.chroms), epochs=1, lr=3e-3,
+            batch_size=64, held_out_chroms=["chr4"], seed=0, progress=False,
+        )  # fmt: skip
+        checkpoint = save_checkpoint(
+            root / "beluga.pt",
+            fit.model,
+            config,
+            {"epochs": 1},
+            labels.data_params(str(manifest.path("fasta")), ["chr4"], config.seq_len),
+        )
+        chromatin = BelugaChromatin(fit.model, device="cpu")
+        features = reference_features(genes, genome, chromatin, SpatialReduce(), progress=False)
+    rpkm = read_roadmap_rpkm(manifest.path("roadmap_rpkm"))
+    fits = train_tissue_models(features, genes, rpkm, progress=False)
+    modellist = write_tissue_models(fits, root / "tissue_models")
+    return TinyExpecto(checkpoint, modellist.parent, modellist)
