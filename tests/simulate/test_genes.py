@@ -116,6 +116,16 @@ def test_cell_expression_follows_sites(layout: WorldLayout) -> None:
     assert ratio[list(with_lcl)].mean() > ratio.drop(list(with_lcl)).mean() + 0.3
 
 
+def test_cpg_island_promoters_are_higher_and_never_silent() -> None:
+    layout = lay_out_world(SIZES["demo"], np.random.default_rng(3))
+    island = np.array([g.cpg_island for g in layout.genes])
+    assert 0.6 < island.mean() < 0.9
+    level = np.log2(layout.cell_expression.to_numpy()).mean(axis=1)
+    assert level[island].mean() > level[~island].mean() + 1.5
+    assert level[island].min() > -5
+    assert level[~island].min() < level[island].min() - 1
+
+
 def test_occupancy_and_weights_known_values() -> None:
     assert site_occupancy(6.5, 10.0) == pytest.approx(0.5)
     assert site_occupancy(8.0, 10.0) == pytest.approx(1 / (1 + np.exp(-3)))

@@ -73,7 +73,7 @@ def test_background_composition_is_human_like(genome: tuple[Path, dict]) -> None
 def test_promoter_cpg_islands(genome: tuple[Path, dict], layout: WorldLayout) -> None:
     path, truth = genome
     islands = truth["cpg_islands"]
-    assert 0.5 * len(layout.genes) <= len(islands) <= len(layout.genes)
+    assert {gene_id for *_, gene_id in islands} == {g.gene_id for g in layout.genes if g.cpg_island}
     genes = {g.gene_id: g for g in layout.genes}
     with pysam.FastaFile(str(path)) as fa:
         for chrom, start, end, gene_id in islands:

@@ -9,6 +9,10 @@ The regulatory model is small and explicit:
 * each gene has a promoter (±:data:`PROMOTER_HALF_WIDTH` bp around its TSS) and a few distal
   enhancers 5–100 kb away, each carrying planted binding sites of real JASPAR motifs;
 * a site's occupancy is a logistic function of its motif score (:func:`site_occupancy`);
+* about three promoters in four carry a CpG island (:data:`CPG_ISLAND_SHARE`); as in
+  human cells, CpG-island promoters are broadly and highly expressed and the rest are
+  lower, and silent genes are drawn among the latter (:data:`BASELINE_LOG2_RPKM`), so a
+  sequence model can read part of a gene's level from its promoter's CpG content;
 * a gene's log2 RPKM in a cell type is its baseline plus, over its sites, region weight ×
   TF activity in that cell type × occupancy, plus gaussian noise (lognormal on the RPKM).
 
@@ -28,8 +32,11 @@ from exprflow.simulate.layout import CellType, Enhancer, Gene, MotifSite, WorldL
 from exprflow.simulate.motifs import Motif, load_motifs, sample_sites, site_score
 
 __all__ = [
+    "BASELINE_LOG2_RPKM",
     "CELL_TYPE_CATALOGUE",
+    "CPG_ISLAND_SHARE",
     "PROMOTER_HALF_WIDTH",
+    "SILENT_SHARE",
     "TSS_MARGIN",
     "UBIQUITOUS_TFS",
     "contig_names",
@@ -62,6 +69,13 @@ CELL_TYPE_CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 #: TFs active in every cell type; the others are cell-type specific.
 UBIQUITOUS_TFS = frozenset({"CTCF", "SP1", "NFYA", "YY1", "CREB1", "TBP"})
+
+#: Share of promoters with a CpG island.
+CPG_ISLAND_SHARE = 0.75
+#: Baseline log2 RPKM (mean, sd) of CpG-island and other promoters; a share
+#: :data:`SILENT_SHARE` of the non-island genes are silent (log2 RPKM -6).
+BASELINE_LOG2_RPKM = {True: (-1.0, 0.7), False: (-3.5, 1.0)}
+SILENT_SHARE = 0.35
 
 _SITE_GAP = 2  # bases kept free between planted sites
 _EXPRESSION_NOISE = 0.3  # sd of log2 RPKM noise per gene and cell type
@@ -189,6 +203,7 @@ def _make_genes(contigs: dict[str, int], per_chrom: int, rng: np.random.Generato
                     strand,
                     start,
                     end,
+                    cpg_island=bool(rng.random() < CPG_ISLAND_SHARE),
                 )
             )
     return genes
@@ -340,8 +355,12 @@ def _cell_expression(
 ) -> pd.DataFrame:
     """RPKM per gene and cell type from planted sites × TF activity, baseline and noise."""
     n_genes = len(layout.genes)
-    baseline = rng.normal(-2.0, 1.2, n_genes)
-    baseline[rng.random(n_genes) < 0.1] = -6.0  # silent genes
+    island = np.array([g.cpg_island for g in layout.genes])
+    baseline = np.empty(n_genes)
+    for has_island, (mean, sd) in BASELINE_LOG2_RPKM.items():
+        rows = island == has_island
+        baseline[rows] = rng.normal(mean, sd, int(rows.sum()))
+    baseline[~island & (rng.random(n_genes) < SILENT_SHARE)] = -6.0  # silent genes
     drive = _site_drive(layout, motifs) @ layout.tf_activity.to_numpy()
     noise = rng.normal(0.0, _EXPRESSION_NOISE, drive.shape)
     rpkm = np.round(np.exp2(baseline[:, None] + drive + noise), 4)

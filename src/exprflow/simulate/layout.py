@@ -51,6 +51,9 @@ class Gene:
         Gene body, 0-based half-open; ``start == tss`` on ``+``, ``end - 1 == tss`` on ``-``.
     biotype : str
         GTF ``gene_type``. Default ``"protein_coding"``.
+    cpg_island : bool
+        Whether the promoter carries a CpG island (higher, broader expression). Default
+        False.
     """
 
     gene_id: str
@@ -61,6 +64,7 @@ class Gene:
     start: int
     end: int
     biotype: str = "protein_coding"
+    cpg_island: bool = False
 
     @property
     def strand_sign(self) -> int:

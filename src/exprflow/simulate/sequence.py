@@ -3,7 +3,7 @@
 Each contig is drawn in one vectorised pass:
 
 1. a GC profile of isochore-like blocks (50–300 kb, GC ≈ N(0.41, 0.02) after
-   depletion) and a ~1 kb CpG island (GC 0.65) at about three promoters in four;
+   depletion) and a ~1 kb CpG island (GC 0.65) at the promoters the layout marks (three in four);
 2. independent bases from that profile;
 3. CpG depletion outside the islands: each CG dinucleotide becomes TG or CA with
    probability 0.85, as methyl-cytosine deamination does (a conversion never creates a
@@ -33,7 +33,6 @@ LINE_WIDTH = 60
 _BACKGROUND_GC = 0.455  # before CpG depletion, which removes ≈ 0.045 of GC
 _ISOCHORE_SD = 0.02
 _ISLAND_GC = 0.65
-_ISLAND_SHARE = 0.75
 _DEPLETION = 0.85
 _BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 
@@ -67,10 +66,10 @@ def _gc_profile(length: int, rng: np.random.Generator) -> np.ndarray:
 def _islands(
     layout: WorldLayout, chrom: str, rng: np.random.Generator
 ) -> list[tuple[int, int, str]]:
-    """CpG islands (start, end, gene id) around about three TSSs in four."""
+    """CpG islands (start, end, gene id) around the TSSs of genes with ``cpg_island``."""
     found = []
     for gene in layout.genes_on(chrom):
-        if rng.random() < _ISLAND_SHARE:
+        if gene.cpg_island:
             width = int(rng.integers(800, 1501))
             start = gene.tss - int(rng.integers(width // 4, 3 * width // 4))
             found.append((start, start + width, gene.gene_id))
