@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,20 +36,50 @@ def real_dir() -> Path:
     return REAL
 
 
-@pytest.fixture
-def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An empty sqlite tracking store in ``tmp_path`` (also the working folder)."""
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("EXPRFLOW_DATA_ROOT", str(tmp_path / "data"))
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated MLflow sqlite store: creating one takes seconds, copying it not."""
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def _use_store(root: Path, empty: Path, patch: pytest.MonkeyPatch) -> str:
+    """Point MLflow and the data root at a copy of ``empty`` in ``root`` (also the cwd)."""
+    shutil.copy(empty, root / "mlflow.db")
+    patch.chdir(root)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    patch.setenv("MLFLOW_TRACKING_URI", uri)
+    patch.setenv("EXPRFLOW_DATA_ROOT", str(root / "data"))
     for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        monkeypatch.delenv(name, raising=False)
+        patch.delenv(name, raising=False)
     mlflow.set_tracking_uri(uri)
-    yield uri
+    return uri
+
+
+def _end_runs() -> None:
+    """End open runs and forget the store and the active experiment (MLflow globals)."""
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
+    mlflow.tracking.fluent._active_experiment_id = None
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path) -> Iterator[str]:
+    """An empty sqlite tracking store in ``tmp_path`` (also the working folder)."""
+    yield _use_store(tmp_path, empty_store, monkeypatch)
+    _end_runs()
+
+
+@pytest.fixture(scope="module")
+def module_tracking(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> Iterator[Path]:
+    """One tracking store (and data root) per test module; returns its folder (the cwd)."""
+    root = tmp_path_factory.mktemp("store")
+    with pytest.MonkeyPatch.context() as patch:
+        _use_store(root, empty_store, patch)
+        yield root
+        _end_runs()
 
 
 @pytest.fixture(scope="session")

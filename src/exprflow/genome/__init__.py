@@ -2,6 +2,7 @@
 
 Modules (import them by full path; nothing is re-exported here):
 
+* :mod:`~exprflow.genome.contigs` — contig-name aliases (``chr1`` / ``1``, ``chrM`` / ``MT``);
 * :mod:`~exprflow.genome.fasta` — indexed FASTA with contig aliases and ``N`` padding;
 * :mod:`~exprflow.genome.variant` — the :class:`~exprflow.genome.variant.Variant` record
   and its checks (allele validation, record order, REF against the FASTA);

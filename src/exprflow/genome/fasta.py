@@ -38,7 +38,7 @@ import pysam
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
 from exprflow.genome._closing import Closing
-from exprflow.genome._contigs import resolve_contig
+from exprflow.genome.contigs import resolve_contig
 
 __all__ = ["Genome", "PaddedSequence"]
 

@@ -21,8 +21,8 @@ import pysam
 
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
-from exprflow.genome._contigs import resolve_contig
 from exprflow.genome._textio import open_text
+from exprflow.genome.contigs import resolve_contig
 
 __all__ = ["Interval", "centered", "fetch_bed", "merge", "overlaps", "read_bed", "write_bed"]
 

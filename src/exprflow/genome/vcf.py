@@ -52,7 +52,7 @@ import pysam
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
 from exprflow.genome._closing import Closing
-from exprflow.genome._contigs import contig_aliases
+from exprflow.genome.contigs import contig_aliases
 from exprflow.genome.fasta import Genome
 from exprflow.genome.genotypes import Dosages, Genotypes, Missing, Unphased, parse_alleles
 from exprflow.genome.variant import RecordOrder, Variant, check_ref, variant_from_alleles

@@ -122,6 +122,10 @@ def test_unreadable_files(tmp_path: Path, tiny_model: Beluga) -> None:
     text.write_text("not a torch file")
     with pytest.raises(InputError, match=r"weights\.pth: cannot be read with torch\.load"):
         from_pretrained(text)
+    model_list = tmp_path / "modellist"  # a tab-separated text file given by mistake
+    model_list.write_text("ModelName\tTissue\nE116.json\tE116\n")
+    with pytest.raises(InputError, match=r"modellist: cannot be read with torch\.load"):
+        from_pretrained(model_list)
     pickled = tmp_path / "module.pth"
     torch.save(tiny_model, pickled)  # a whole pickled module: refused by weights_only
     with pytest.raises(InputError, match=r"module\.pth: cannot be read.*pickled modules"):

@@ -136,7 +136,7 @@ def _read(path: Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` of ``path``, which must hold a dict."""
     try:
         document = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, IndexError) as exc:
         raise InputError(
             path,
             f"cannot be read with torch.load(weights_only=True) ({str(exc).splitlines()[0]}).",

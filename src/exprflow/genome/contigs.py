@@ -2,7 +2,7 @@
 
 UCSC files name contigs ``chr1 … chrM``, Ensembl/1000 Genomes files ``1 … MT``. A
 request for either spelling finds the contig under the other one, so files from the two
-worlds can be mixed. This module is private: the readers expose ``resolve`` methods.
+worlds can be mixed. The readers expose ``resolve`` methods built on these.
 """
 
 from __future__ import annotations
