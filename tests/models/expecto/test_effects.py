@@ -10,12 +10,7 @@ import pandas as pd
 import pytest
 
 from exprflow.errors import InputError
-from exprflow.models.expecto.effects import (
-    effect_shifts,
-    effects_from_diffs,
-    read_closest_genes,
-    write_effects_csv,
-)
+from exprflow.models.expecto.effects import effect_shifts, effects_from_diffs, write_effects_csv
 from exprflow.models.expecto.legacy import read_legacy_model
 from exprflow.models.expecto.tissue import LinearTissueModel, load_tissue_models
 
@@ -180,21 +175,6 @@ def test_model_with_wrong_feature_count(tmp_path: Path, lcl: Path) -> None:
         effects_from_diffs(pattern, closest, lcl)
     with pytest.raises(InputError, match=r"toy\.json: toy: model takes 30 features"):
         effects_from_diffs(pattern, closest, [_ones_model(3)])
-
-
-@pytest.mark.parametrize(
-    ("row", "message"),
-    [
-        ("1\t9\t10\tA\tG\t1\t9\t10\t+\tG0", "10 columns, expected 11"),
-        ("1\t9\t10\tA\tG\t1\t9\t10\t.\tG0\t0", r"line 1: strand '\.' is not \+ or -"),
-        ("1\tnine\t10\tA\tG\t1\t9\t10\t+\tG0\t0", "line 1: start is not an integer"),
-    ],
-)
-def test_bad_closest_gene_rows(tmp_path: Path, row: str, message: str) -> None:
-    path = tmp_path / "bad.closestgene"
-    path.write_text(row + "\n")
-    with pytest.raises(InputError, match=message):
-        read_closest_genes(path)
 
 
 def test_effect_shifts_order() -> None:

@@ -1,4 +1,4 @@
-"""Variant expression effects from precomputed chromatin differences, as ExPecto's predict.py.
+"""Variant expression effects from chromatin differences, as ExPecto's predict.py.
 
 For each variant, Beluga's alt − ref chromatin difference at window shifts
 S ∈ {0, −200, …, −800, 200, …, 800} is weighted by the 10 spatial decay functions of the
@@ -7,15 +7,15 @@ window centre's strand-oriented distance to the TSS, ``d = (variant − TSS)·st
 ``Δ = Σ_S diff_S ⊗ basis(d_S)`` (10 × F, basis-major). Tissue models are linear, so the
 effect ``model(Δ) − model(0) = w·Δ`` is a predicted change of ln(RPKM + pseudocount).
 
+:func:`effects_table` does that weighting and the tissue models for both ways of getting
+the differences: read from ExPecto's files here (:func:`effects_from_diffs`), or computed
+from a VCF with a chromatin model (:mod:`exprflow.models.expecto.variant_diffs`).
+
 Formats (read)
 --------------
-``<prefix>.shift_<S>.diff.h5``
-    HDF5, dataset ``pred`` (2n, F) float32: rows 0…n−1 forward, n…2n−1 reverse
-    complement; the two halves are averaged (in float32, as predict.py does).
-``*.closestgene``
-    Tab-separated, no header, one row per variant in the h5 row order: chrom, start
-    (0-based), end, ref, alt, gene chrom, TSS start, TSS end, strand, gene id, signed
-    distance ``TSS − position``.
+``<prefix>.shift_<S>.diff.h5`` and ``*.closestgene``
+    ExPecto's files, see :mod:`exprflow.models.expecto.diff_files`; closest-gene rows
+    follow the h5 rows unless a VCF is given.
 VCF (optional)
     When given, rows are matched to the h5 rows (the VCF order) by chrom (``chr`` dropped)
     and 1-based position, as predict.py does.
@@ -32,13 +32,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-import h5py
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
+from exprflow.models.expecto.diff_files import read_chromatin_diffs, read_closest_genes
 from exprflow.models.expecto.features import (
     N_BASES,
     SHIFT_STEP,
@@ -49,29 +49,14 @@ from exprflow.models.expecto.features import (
 from exprflow.models.expecto.tissue import LinearTissueModel, load_tissue_models
 
 __all__ = [
-    "CLOSEST_GENE_COLUMNS",
     "ID_COLUMNS",
     "effect_shifts",
     "effects_from_diffs",
-    "read_chromatin_diffs",
-    "read_closest_genes",
+    "effects_table",
     "variant_features",
     "write_effects_csv",
 ]
 
-CLOSEST_GENE_COLUMNS: Final = (
-    "chrom",
-    "start",
-    "end",
-    "ref",
-    "alt",
-    "gene_chrom",
-    "tss_start",
-    "tss_end",
-    "strand",
-    "gene",
-    "distance",
-)
 ID_COLUMNS: Final = ("chrom", "position", "gene", "distance", "strand")
 
 
@@ -91,108 +76,6 @@ def effect_shifts(max_shift: int = 800) -> list[int]:
         raise ValueError(f"max_shift must be a non-negative multiple of 200, got {max_shift}")
     down = range(SHIFT_STEP, max_shift + 1, SHIFT_STEP)
     return [0, *(-s for s in down), *down]
-
-
-def _check_pred(path: Path, pred: NDArray[np.float32], first: tuple[int, ...] | None) -> None:
-    if pred.ndim != 2 or pred.shape[0] % 2:
-        raise InputError(
-            path,
-            f"'pred' has shape {pred.shape}, expected (2·n_variants, F).",
-            record="pred",
-            fix="store forward rows then reverse-complement rows.",
-        )
-    if first is not None and (pred.shape[0] // 2, pred.shape[1]) != first:
-        raise InputError(
-            path,
-            f"'pred' has shape {pred.shape}, other shifts have {(2 * first[0], first[1])}.",
-            record="pred",
-            fix="compute every shift file from the same variants.",
-        )
-
-
-def read_chromatin_diffs(pattern: str, shifts: Sequence[int]) -> NDArray[np.float64]:
-    """Read and strand-average the ``pred`` datasets of every shift file.
-
-    Parameters
-    ----------
-    pattern : str
-        File name with ``SHIFT`` where the shift goes.
-    shifts : sequence of int
-        Shifts to read, in order.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64, shape (n_shifts, n_variants, F).
-    """
-    if "SHIFT" not in pattern:
-        raise ValueError(f"pattern must contain 'SHIFT', got {pattern!r}")
-    diffs: list[NDArray[np.float32]] = []
-    for shift in shifts:
-        path = Path(pattern.replace("SHIFT", str(shift)))
-        if not path.is_file():
-            raise InputError(
-                path,
-                f"missing chromatin-difference file for shift {shift}.",
-                fix=f"compute Beluga differences for every shift in {list(shifts)}.",
-            )
-        with h5py.File(path, "r") as h5:
-            if "pred" not in h5:
-                raise InputError(path, f"no dataset 'pred'; found {list(h5)}.", record="pred")
-            pred = np.asarray(h5["pred"])
-        _check_pred(path, pred, diffs[0].shape if diffs else None)
-        half = pred.shape[0] // 2
-        diffs.append((pred[:half] + pred[half:]) / 2.0)
-    return np.stack(diffs).astype(np.float64)
-
-
-def read_closest_genes(path: str | Path) -> pd.DataFrame:
-    """Read a bedtools-closest gene file (see the module docstring).
-
-    Parameters
-    ----------
-    path : str or Path
-        The ``.closestgene`` file.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`CLOSEST_GENE_COLUMNS`; chrom as str, coordinates and distance int64.
-    """
-    path = Path(path)
-    fix = (
-        "give 'bedtools closest -D b' output of the variant BED (chrom, start, end, ref, alt) "
-        "against the TSS BED (chrom, start, end, strand, gene id), as ExPecto's README does."
-    )
-    try:
-        table = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(path, f"cannot read the closest-gene table: {err}.", fix=fix) from err
-    if table.shape[1] != len(CLOSEST_GENE_COLUMNS):
-        raise InputError(
-            path,
-            f"{table.shape[1]} columns, expected {len(CLOSEST_GENE_COLUMNS)}: "
-            f"{', '.join(CLOSEST_GENE_COLUMNS)}.",
-            record="line 1",
-            fix=fix,
-        )
-    table.columns = list(CLOSEST_GENE_COLUMNS)
-    for column in ("start", "end", "tss_start", "tss_end", "distance"):
-        numbers = pd.to_numeric(table[column], errors="coerce")
-        if numbers.isna().any():
-            line = int(np.flatnonzero(numbers.isna())[0]) + 1
-            raise InputError(path, f"{column} is not an integer.", record=f"line {line}", fix=fix)
-        table[column] = numbers.astype(np.int64)
-    bad = ~table["strand"].isin(["+", "-"])
-    if bad.any():
-        line = int(np.flatnonzero(bad)[0]) + 1
-        raise InputError(
-            path,
-            f"strand {table['strand'][line - 1]!r} is not + or -.",
-            record=f"line {line}",
-            fix=fix,
-        )
-    return table
 
 
 def _match_vcf(genes: pd.DataFrame, vcf: Path, source: Path) -> pd.DataFrame:
@@ -246,7 +129,7 @@ def variant_features(
     return delta.reshape(delta.shape[0], -1)
 
 
-def _check_models(models: Sequence[LinearTissueModel], n_chromatin: int, pattern: str) -> None:
+def _check_models(models: Sequence[LinearTissueModel], n_chromatin: int, source: str) -> None:
     names = [m.tissue or m.name for m in models]
     if len(set(names)) != len(names):
         raise ValueError(f"models need distinct tissue names, got {names}")
@@ -256,11 +139,61 @@ def _check_models(models: Sequence[LinearTissueModel], n_chromatin: int, pattern
             raise InputError(
                 model.source or model.name,
                 f"model takes {model.n_features} features ({model.feature_layout} layout) but "
-                f"the chromatin differences in {pattern} have {n_chromatin} features, giving "
+                f"the chromatin differences ({source}) have {n_chromatin} features, giving "
                 f"{expected} in that layout.",
                 record=model.tissue or None,
                 fix="use models trained on the same chromatin features as the differences.",
             )
+
+
+def effects_table(
+    diffs: NDArray[np.float64],
+    genes: pd.DataFrame,
+    models: Sequence[LinearTissueModel],
+    shifts: Sequence[int],
+    *,
+    source: str,
+) -> pd.DataFrame:
+    """Weight chromatin differences by TSS distance and apply every tissue model.
+
+    Parameters
+    ----------
+    diffs : numpy.ndarray, shape (n_shifts, n_variants, F)
+        Strand-averaged alt − ref chromatin differences.
+    genes : pandas.DataFrame
+        One closest-gene row per variant, in ``diffs`` order; columns ``chrom``, ``start``
+        (0-based), ``gene``, ``strand`` and ``distance`` (``TSS − variant``).
+    models : sequence of LinearTissueModel
+        Tissue models (either layout), distinct tissue names.
+    shifts : sequence of int, length n_shifts
+        The shift of each ``diffs`` slice.
+    source : str
+        Where the differences come from, named when a model does not fit them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variant: :data:`ID_COLUMNS` (position 1-based, distance
+        ``variant − TSS``) then one float64 column per tissue.
+    """
+    _check_models(models, diffs.shape[2], source)
+    strands = strand_sign(genes["strand"].to_numpy())
+    delta = variant_features(diffs, genes["distance"].to_numpy(), strands, shifts)
+    table = pd.DataFrame(
+        {
+            "chrom": genes["chrom"].to_numpy(),
+            "position": genes["start"].to_numpy() + 1,
+            "gene": genes["gene"].to_numpy(),
+            "distance": -genes["distance"].to_numpy(),
+            "strand": genes["strand"].to_numpy(),
+        }
+    )
+    any_legacy = any(model.feature_layout == "legacy" for model in models)
+    legacy = to_legacy_layout(delta, diffs.shape[2]) if any_legacy else delta
+    for model in models:
+        x = legacy if model.feature_layout == "legacy" else delta
+        table[model.tissue or model.name] = model.contribution(x)
+    return table
 
 
 def effects_from_diffs(
@@ -306,23 +239,7 @@ def effects_from_diffs(
             fix="use the closest-gene file made from the same VCF (one gene per variant), "
             "or pass the VCF to match rows by position.",
         )
-    _check_models(models, diffs.shape[2], pattern)
-    strands = strand_sign(genes["strand"].to_numpy())
-    delta = variant_features(diffs, genes["distance"].to_numpy(), strands, shifts)
-    legacy = to_legacy_layout(delta, diffs.shape[2])
-    table = pd.DataFrame(
-        {
-            "chrom": genes["chrom"].to_numpy(),
-            "position": genes["start"].to_numpy() + 1,
-            "gene": genes["gene"].to_numpy(),
-            "distance": -genes["distance"].to_numpy(),
-            "strand": genes["strand"].to_numpy(),
-        }
-    )
-    for model in models:
-        x = legacy if model.feature_layout == "legacy" else delta
-        table[model.tissue or model.name] = model.contribution(x)
-    return table
+    return effects_table(diffs, genes, models, shifts, source=pattern)
 
 
 def write_effects_csv(effects: pd.DataFrame, path: str | Path) -> Path:
