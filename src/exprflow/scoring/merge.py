@@ -7,9 +7,9 @@ and 2). :func:`merge_shards` writes it atomically as TSV (``.tsv``, ``.tsv.gz``)
 Parquet (``.parquet``).
 
 Completeness is checked before anything is written: a folder whose manifests list genes
-that have no file yet (an unfinished or killed chunk) is refused, and so is a gene found
-in two folders; ``expected=`` also catches chunks that never started. Reads the gene
-files and manifests of :mod:`~exprflow.scoring.store`.
+that have no file yet in any of the merged folders (an unfinished or killed chunk) is
+refused, and so is a gene found in two folders; ``expected=`` also catches chunks that
+never started. Reads the gene files and manifests of :mod:`~exprflow.scoring.store`.
 """
 
 from __future__ import annotations
@@ -56,30 +56,34 @@ def _check_expected(dirs: Sequence[Path], files: dict[str, Path], expected: Sequ
 
 
 def _gene_files(out_dirs: Sequence[Path]) -> dict[str, Path]:
-    """Return gene id → file over all folders, refusing unfinished or overlapping shards."""
+    """Return gene id → file over all folders, refusing unfinished or overlapping shards.
+
+    A gene a folder's manifests list may have its file in another of the merged folders
+    (chunks scored into folders of their own, each listing the whole gene list).
+    """
     files: dict[str, Path] = {}
     for out_dir in out_dirs:
         if not out_dir.is_dir():
             raise InputError(out_dir, "scoring output folder not found.", fix="check the path.")
-        found = {path.stem: path for path in (out_dir / GENES_DIR).glob("*.npz")}
-        missing = sorted(_expected_genes(out_dir) - set(found))
+        for path in sorted((out_dir / GENES_DIR).glob("*.npz")):
+            if path.stem in files:
+                raise InputError(
+                    path,
+                    f"gene {path.stem} is also in {files[path.stem]}.",
+                    record=path.stem,
+                    fix="merge disjoint shards only.",
+                )
+            files[path.stem] = path
+    for out_dir in out_dirs:
+        missing = sorted(_expected_genes(out_dir) - set(files))
         if missing:
             raise InputError(
                 out_dir,
                 f"is unfinished: {len(missing)} gene(s) listed in its manifests have no "
-                f"output yet, e.g. {', '.join(missing[:5])}.",
-                fix="rerun the scoring of the missing chunk(s) with the same arguments; "
-                "finished genes are skipped.",
+                f"output yet in any merged folder, e.g. {', '.join(missing[:5])}.",
+                fix="rerun the scoring of the missing chunk(s) with the same arguments "
+                "(finished genes are skipped), or merge every chunk's folder.",
             )
-        for gene_id, path in found.items():
-            if gene_id in files:
-                raise InputError(
-                    path,
-                    f"gene {gene_id} is also in {files[gene_id]}.",
-                    record=gene_id,
-                    fix="merge disjoint shards only.",
-                )
-            files[gene_id] = path
     return files
 
 
