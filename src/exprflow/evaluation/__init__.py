@@ -1,0 +1,1 @@
+"""Evaluation: metrics comparing predictions with observed data, their plots and reports."""
