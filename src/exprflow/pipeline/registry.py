@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from exprflow.pipeline.spec import StepSpec
-from exprflow.steps import expecto_effects, prepare, simulate, train_chromatin
+from exprflow.steps import (
+    expecto_effects,
+    expecto_evaluate,
+    expecto_merge,
+    expecto_personalized,
+    expecto_reference,
+    prepare,
+    simulate,
+    train_chromatin,
+    train_tissue,
+)
 
 __all__ = ["PIPELINE", "STANDALONE", "STEPS"]
 
 #: What ``main`` runs, in order.
-PIPELINE: tuple[StepSpec, ...] = (simulate.STEP, prepare.STEP, train_chromatin.STEP)
+PIPELINE: tuple[StepSpec, ...] = (
+    simulate.STEP,
+    prepare.STEP,
+    train_chromatin.STEP,
+    train_tissue.STEP,
+    expecto_reference.STEP,
+    expecto_personalized.STEP,
+    expecto_evaluate.STEP,
+)
 #: Entry points run on the user's own files (not part of ``main``).
-STANDALONE: tuple[StepSpec, ...] = (expecto_effects.STEP,)
+STANDALONE: tuple[StepSpec, ...] = (expecto_effects.STEP, expecto_merge.STEP)
 #: Every step with its own image (``steps/<name>/MLproject``).
 STEPS: tuple[StepSpec, ...] = PIPELINE + STANDALONE
