@@ -101,13 +101,14 @@ class Beluga(nn.Module):
         shape = tuple(x.shape)
         length = self.config.seq_len
         if x.ndim == 3 and shape[1:] == (4, length):
-            return x.unsqueeze(2)
-        if x.ndim == 4 and shape[1:] == (4, 1, length):
-            return x
-        raise ValueError(
-            f"Beluga input must have shape (N, 4, {length}) or (N, 4, 1, {length}) "
-            f"(one-hot, channels {self.config.alphabet}), got {shape}"
-        )
+            x = x.unsqueeze(2)
+        elif not (x.ndim == 4 and shape[1:] == (4, 1, length)):
+            raise ValueError(
+                f"Beluga input must have shape (N, 4, {length}) or (N, 4, 1, {length}) "
+                f"(one-hot, channels {self.config.alphabet}), got {shape}"
+            )
+        # Channels-last runs the narrow (1, k) convolutions about 2x faster on CPU (oneDNN).
+        return x.contiguous(memory_format=torch.channels_last)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid outputs.
