@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -73,18 +74,35 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     assert chromatin.data.tags["exprflow.family"] == "expecto"
     assert chromatin.data.params["world"] == str(world)
 
+    _check_expecto_steps(parent, chromatin)
+
     _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
     second = _runs("main")[-1]
-    assert second.data.metrics == {"steps_run": 0.0, "steps_reused": 3.0}
-    for step in (simulate, prepare, chromatin):
-        entry_point = step.data.tags["mlflow.project.entryPoint"]
-        assert second.data.tags[f"exprflow.step_run.{entry_point}"] == step.info.run_id
-        assert len(_runs(entry_point)) == 1
+    assert second.data.metrics == {"steps_run": 0.0, "steps_reused": float(len(PIPELINE))}
+    for spec in PIPELINE:
+        (step,) = _runs(spec.name)
+        assert second.data.tags[f"exprflow.step_run.{spec.name}"] == step.info.run_id
 
-    _mlflow_main(tmp_path, tracking, size="tiny", seed=2)
-    third = _runs("main")[-1]
-    assert third.data.metrics == {"steps_run": 3.0, "steps_reused": 0.0}
-    assert all(len(_runs(s)) == 2 for s in ("simulate", "prepare", "train_chromatin"))
+
+def _check_expecto_steps(parent: mlflow.entities.Run, chromatin: mlflow.entities.Run) -> None:
+    """The ExPecto half of ``main``: each step fed by its predecessor, predictions, metrics."""
+    tissue, reference, personalized, evaluate = (
+        _runs(s)[0]
+        for s in ("train_tissue", "expecto_reference", "expecto_personalized", "expecto_evaluate")
+    )
+    for child in (tissue, reference, personalized, evaluate):
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    outputs = "exprflow.output."
+    assert tissue.data.params["chromatin_model"] == chromatin.data.tags[outputs + "chromatin_model"]
+    assert reference.data.params["tissue_models"] == tissue.data.tags[outputs + "tissue_models"]
+    assert evaluate.data.params["personalized"] == personalized.data.tags[outputs + "predictions"]
+    assert tissue.data.tags[outputs + "model"].startswith("models:/expecto/")
+    assert np.isfinite(tissue.data.metrics["test_spearman"])
+    assert personalized.data.metrics["dedup_ratio"] > 1
+    for name in ("test_spearman", "cross_individual_spearman_median", "fraction_significant"):
+        assert np.isfinite(evaluate.data.metrics[name]), name
+    assert evaluate.data.metrics["causal_genes"] > 0
 
 
 _FLAKY = '''
@@ -136,7 +154,7 @@ def test_failed_step_stops_the_pipeline_and_the_next_run_resumes_there(
         task="test",
         upstream={"prepared": ("prepare", "prepared")},
     )
-    steps = (*PIPELINE, flaky)
+    steps = (*PIPELINE[:3], flaky)
     experiment_id = mlflow.set_experiment("exprflow").experiment_id
     shared = {"size": "tiny", "seed": 3}
     with mlflow.start_run(), pytest.raises(PipelineError, match=r"flaky.*flag file present"):
