@@ -105,13 +105,19 @@ def _device_of(model: nn.Module) -> torch.device:
 
 @contextmanager
 def _inference(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
-    """Eval mode on ``device`` under no_grad; restore train mode and device afterwards."""
+    """Eval mode on ``device`` under no_grad, TF32 matmuls on CUDA; restore all afterwards.
+
+    cuDNN convolutions use TF32 by default already; the linear layers need the matmul flag.
+    """
     was_training, home = model.training, _device_of(model)
+    tf32 = torch.backends.cuda.matmul.allow_tf32
     model.to(device).eval()
     try:
+        torch.backends.cuda.matmul.allow_tf32 = device.type == "cuda" or tf32
         with torch.no_grad():
             yield model
     finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
         model.to(home).train(was_training)
 
 
@@ -142,7 +148,7 @@ def predict_windows(
         Where to run. Default None: where the model is.
     dtype : {"fp32", "bf16"}, optional
         ``"bf16"`` runs under bfloat16 autocast on CUDA (float32 on CPU). Default None
-        (float32).
+        (float32; TF32 tensor cores on CUDA).
     func : callable, optional
         ``func(model, batch) -> (B, F)`` tensor. Default :func:`rc_average`.
 
