@@ -20,11 +20,11 @@ from exprflow.models.expecto.pyfunc import (
     SEQUENCE_LENGTH,
     ExpectoModel,
     log_expecto_model,
-    sequence_span,
     tss_sequence,
 )
 from exprflow.scoring.engine import score_genes
 from exprflow.scoring.merge import predictions_table
+from exprflow.scoring.windows import gene_span
 from exprflow.simulate.world import load_manifest
 
 TISSUES = ["E116", "E123", "E118"]
@@ -60,10 +60,10 @@ def _chosen(genes: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_span_puts_the_tss_where_the_windows_expect_it(genes: pd.DataFrame, genome: Genome) -> None:
-    assert sequence_span("+") == (20999, 20801) and sequence_span("-") == (20799, 21001)
+    assert gene_span("+") == (20999, 20801) and gene_span("-") == (20799, 21001)
     assert SEQUENCE_LENGTH == 41800
     for row in _chosen(genes).itertuples():
-        left, right = sequence_span(row.strand)
+        left, right = gene_span(row.strand)
         sequence = tss_sequence(genome, row.chrom, row.tss, row.strand)
         assert sequence == genome.fetch(row.chrom, row.tss - left, row.tss + right)
         assert sequence[left] == genome.fetch(row.chrom, row.tss, row.tss + 1)

@@ -13,10 +13,10 @@ Input: a pandas DataFrame, one row per gene, columns
 
 * ``sequence`` (str): the :data:`SEQUENCE_LENGTH` = 41,800 bases of the genomic ``+``
   strand that the gene's 200 windows cover, ``[tss - left, tss + right)`` with
-  ``(left, right) =`` :func:`sequence_span` ``(strand)``: ``(20999, 20801)`` on ``+`` and
-  ``(20799, 21001)`` on ``-``. So the TSS base is at 0-based index 20,999 (``+``) or
-  20,799 (``-``), and the windows tile the sequence every 200 bp from index 0. Not
-  reverse-complemented for ``-`` genes. ``A, C, G, T, N`` in either case.
+  ``(left, right) =`` :func:`~exprflow.scoring.windows.gene_span` ``(strand)``:
+  ``(20999, 20801)`` on ``+`` and ``(20799, 21001)`` on ``-``. So the TSS base is at
+  0-based index 20,999 (``+``) or 20,799 (``-``), and the windows tile the sequence every
+  200 bp from index 0. Not reverse-complemented for ``-`` genes. ``A, C, G, T, N`` in either case.
   :func:`tss_sequence` cuts it from a :class:`~exprflow.genome.fasta.Genome`.
 * ``strand`` (str): ``"+"`` or ``"-"``.
 
@@ -58,7 +58,6 @@ __all__ = [
     "TISSUE_ARTIFACT",
     "ExpectoModel",
     "log_expecto_model",
-    "sequence_span",
     "tss_sequence",
 ]
 
@@ -74,24 +73,6 @@ SEQUENCE_LENGTH: Final = sum(gene_span("+"))
 _SERVING_PACKAGES: Final = ("mlflow", "numpy", "pandas", "pysam", "scipy", "torch", "tqdm")
 _SOURCE: Final = "ExPecto model input"
 _BASES: Final = frozenset("ACGTN")
-
-
-def sequence_span(strand: str) -> tuple[int, int]:
-    """Return ``(left, right)``: input bases before the TSS, and from the TSS on.
-
-    Parameters
-    ----------
-    strand : str
-        ``"+"`` or ``"-"``.
-
-    Returns
-    -------
-    (int, int)
-        ``(20999, 20801)`` on ``+``, ``(20799, 21001)`` on ``-``: the input sequence is
-        genome ``[tss - left, tss + right)`` (0-based, half-open) and the TSS base is at
-        index ``left``; ``left + right`` is :data:`SEQUENCE_LENGTH`.
-    """
-    return gene_span(strand)
 
 
 def tss_sequence(
@@ -125,7 +106,7 @@ def tss_sequence(
     -------
     str
         :data:`SEQUENCE_LENGTH` upper-case bases, genome ``+`` strand, laid out as
-        :func:`sequence_span` says.
+        :func:`~exprflow.scoring.windows.gene_span` says.
 
     Raises
     ------
@@ -152,7 +133,7 @@ def _row_problem(sequence: object, strand: object) -> str | None:
     if not isinstance(sequence, str):
         return f"sequence is {type(sequence).__name__} {sequence!r}, expected a string."
     if len(sequence) != SEQUENCE_LENGTH:
-        left, right = sequence_span(strand)
+        left, right = gene_span(strand)
         return (
             f"sequence has {len(sequence)} bases, expected {SEQUENCE_LENGTH} "
             f"({left} before the TSS and {right} from it on, strand {strand})."
@@ -401,7 +382,7 @@ def log_expecto_model(
         metadata={
             "exprflow_code_version": code_version(),
             "sequence_length": SEQUENCE_LENGTH,
-            "tss_index": {strand: sequence_span(strand)[0] for strand in "+-"},
+            "tss_index": {strand: gene_span(strand)[0] for strand in "+-"},
             "tissues": local.tissues,
         },
     )
