@@ -10,6 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 from tests.conftest import TinyExpecto
+from tests.steps._runs import latest_run
 
 from exprflow.errors import InputError
 from exprflow.scoring.merge import predictions_table
@@ -62,16 +63,6 @@ def _samples(world: Path) -> str:
     return "".join(row.split("\t")[0] + "\n" for row in rows)
 
 
-def _latest_run() -> mlflow.entities.Run:
-    (latest,) = mlflow.search_runs(
-        search_all_experiments=True,
-        output_format="list",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return latest
-
-
 def test_merges_every_chunk_folder(chunks: Chunks, tmp_path: Path) -> None:
     output = tmp_path / "merged.tsv.gz"
     folders = ",".join(map(str, chunks.dirs))
@@ -86,7 +77,7 @@ def test_merges_every_chunk_folder(chunks: Chunks, tmp_path: Path) -> None:
     assert sorted(written["gene_id"].unique()) == sorted(chunks.gene_ids)
     assert len(written) == len(GENE_ROWS) * (1 + 2 * N_SAMPLES)
 
-    finished = _latest_run()
+    finished = latest_run()
     assert finished.info.status == "FINISHED"
     assert finished.data.tags["exprflow.family"] == "expecto"
     assert finished.data.tags["exprflow.task"] == "expression"
@@ -149,7 +140,7 @@ def test_refuses_and_writes_nothing(case: str, chunks: Chunks, tmp_path: Path) -
     params, message = _bad_case(case, chunks, tmp_path)
     with pytest.raises(InputError, match=message):
         run(params)
-    failed = _latest_run()
+    failed = latest_run()
     assert failed.info.status == "FAILED"
     assert OUTPUT_TAG + "predictions" not in failed.data.tags
     assert not list(tmp_path.glob("merged.*"))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import TinyExpecto
+from tests.steps._runs import latest_run
 
 from exprflow.errors import InputError
 from exprflow.genome.vcf import bgzip_index
@@ -88,7 +89,7 @@ def _params(
 
 def _finished(outputs: dict[str, str]) -> Finished:
     """Read back a run's metrics and, when it merged, its predictions table."""
-    last = _latest_run()
+    last = latest_run()
     assert last.info.status == "FINISHED"
     table = None
     if "predictions" in outputs:
@@ -111,17 +112,6 @@ def one_run(
         for name in CHUNK_ENV:
             patch.delenv(name, raising=False)
         return _finished(run(_params(tiny_world, inputs, tiny_expecto)))
-
-
-def _latest_run() -> mlflow.entities.Run:
-    """The run started last in the module's store."""
-    (latest,) = mlflow.search_runs(
-        search_all_experiments=True,
-        output_format="list",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return latest
 
 
 def test_one_run_scores_every_haplotype(one_run: Finished, inputs: Inputs) -> None:
@@ -199,7 +189,7 @@ def test_killed_run_resumes_without_recomputing(
         _raise_after(patch, 1)  # one gene per chromatin call: the first gene is finished
         with pytest.raises(Killed):
             run(params)
-    killed = _latest_run()
+    killed = latest_run()
     assert killed.info.status == "FAILED"
     assert OUTPUT_TAG + "predictions" not in killed.data.tags
     work_dir = Path(killed.data.tags[OUTPUT_TAG + "work_dir"])
@@ -280,7 +270,7 @@ def test_bad_input_is_named_and_nothing_is_merged(
     changes, message = _bad_case(case, inputs, tiny_world, tiny_expecto, tmp_path)
     with pytest.raises(InputError, match=message):
         run(_params(tiny_world, inputs, tiny_expecto, **changes))
-    failed = _latest_run()
+    failed = latest_run()
     assert failed.info.status == "FAILED"
     assert OUTPUT_TAG + "predictions" not in failed.data.tags
     assert not list(tmp_path.rglob(PREDICTIONS_FILE))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import TinyExpecto
+from tests.steps._runs import latest_run
 
 from exprflow.errors import InputError
 from exprflow.genome.annotation import read_gene_list
@@ -43,16 +44,6 @@ def _params(
     return replace(base, **changes)
 
 
-def _latest_run() -> mlflow.entities.Run:
-    (latest,) = mlflow.search_runs(
-        search_all_experiments=True,
-        output_format="list",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return latest
-
-
 def test_reference_predictions_equal_score_genes(
     module_tracking: Path, tiny_world: Path, tiny_expecto: TinyExpecto, tmp_path: Path
 ) -> None:
@@ -79,7 +70,7 @@ def test_reference_predictions_equal_score_genes(
     expected = np.stack([gene.predictions[0] for gene in direct])
     np.testing.assert_array_equal(table[tissues].to_numpy(np.float32), expected)
 
-    finished = _latest_run()
+    finished = latest_run()
     assert finished.info.status == "FINISHED"
     assert finished.data.tags["exprflow.family"] == "expecto"
     assert finished.data.tags["exprflow.task"] == "expression"
@@ -109,6 +100,6 @@ def test_bad_input_is_named_and_nothing_is_logged(
         message = "chromatin_model is required"
     with pytest.raises(InputError, match=message):
         run(params)
-    failed = _latest_run()
+    failed = latest_run()
     assert failed.info.status == "FAILED"
     assert OUTPUT_TAG + "predictions" not in failed.data.tags
