@@ -4,12 +4,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from exprflow.evaluation.expression import cross_gene, cross_individual
 from exprflow.evaluation.plots import (
     plot_cross_gene,
     plot_cross_individual_histogram,
     plot_gene_scatter,
+    plot_metric_bars,
 )
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -57,3 +59,17 @@ def test_plots_without_genes_to_show(tmp_path: Path) -> None:
     result = cross_individual(predicted.loc[["G3"]], observed)  # constant only: nothing evaluated
     assert _is_png(plot_cross_individual_histogram(result, tmp_path / "hist.png"))
     assert _is_png(plot_gene_scatter(result, [], tmp_path / "genes.png"))
+
+
+def test_metric_bars(tmp_path: Path) -> None:
+    dest = plot_metric_bars(
+        ["expecto\ntrain_tissue", "expecto\nexpecto_evaluate", "mlm\ntrain_mlm"],
+        [0.5, float("nan"), 0.7],
+        ["expecto", "expecto", "mlm"],
+        tmp_path / "expression.png",
+        title="expression: test_spearman",
+        ylabel="test_spearman",
+    )
+    assert _is_png(dest)
+    with pytest.raises(ValueError, match="2 labels, 1 values, 2 groups"):
+        plot_metric_bars(["a", "b"], [1.0], ["a", "b"], dest, title="", ylabel="")

@@ -75,12 +75,19 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     assert chromatin.data.params["world"] == str(world)
 
     _check_expecto_steps(parent, chromatin)
+    (compared,) = _runs("evaluate")
+    assert compared.data.tags["exprflow.compared_id"] == parent.info.run_id
+    assert np.isfinite(compared.data.metrics["expecto.expression.test_spearman"])
+    assert np.isfinite(compared.data.metrics["expecto.chromatin.val_auroc"])
 
     _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
     second = _runs("main")[-1]
-    assert second.data.metrics == {"steps_run": 0.0, "steps_reused": float(len(PIPELINE))}
+    fresh = [spec.name for spec in PIPELINE if not spec.cacheable]  # they read the runs
+    assert fresh == ["evaluate"]
+    assert second.data.metrics == {"steps_run": 1.0, "steps_reused": len(PIPELINE) - 1.0}
     for spec in PIPELINE:
-        (step,) = _runs(spec.name)
+        step = _runs(spec.name)[-1]
+        assert len(_runs(spec.name)) == (2 if spec.name in fresh else 1)
         assert second.data.tags[f"exprflow.step_run.{spec.name}"] == step.info.run_id
 
 

@@ -9,6 +9,8 @@ no global pyplot state or display is involved, and each file is written atomical
   significant positive and significant negative (wrong-sign) genes stacked apart.
 - :func:`plot_gene_scatter`: predicted against observed expression across individuals,
   one panel per gene (e.g. the planted causal genes).
+- :func:`plot_metric_bars`: one metric across runs, one bar each, coloured by group (the
+  comparison of families in ``evaluate``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from matplotlib.figure import Figure
 from exprflow.atomic import atomic_path
 from exprflow.evaluation.expression import EVALUATED, CrossGeneResult, CrossIndividualResult
 
-__all__ = ["plot_cross_gene", "plot_cross_individual_histogram", "plot_gene_scatter"]
+__all__ = [
+    "plot_cross_gene",
+    "plot_cross_individual_histogram",
+    "plot_gene_scatter",
+    "plot_metric_bars",
+]
 
 _COLUMNS = 4
 _LOG = "ln(RPKM + c)"
@@ -192,4 +199,49 @@ def plot_gene_scatter(
             fontsize=8,
         )
     figure.suptitle("Predicted vs observed expression across individuals")
+    return _save(figure, dest)
+
+
+def plot_metric_bars(
+    labels: Sequence[str],
+    values: Sequence[float],
+    groups: Sequence[str],
+    dest: str | Path,
+    *,
+    title: str,
+    ylabel: str,
+) -> Path:
+    """Bar chart of one metric: a bar per label, its value written on it, coloured by group.
+
+    Parameters
+    ----------
+    labels : Sequence of str
+        One label per bar (e.g. family and step), left to right.
+    values : Sequence of float
+        The metric per bar, same length (NaN: an empty bar marked ``n/a``).
+    groups : Sequence of str
+        Group per bar (e.g. the family): one colour and legend entry each.
+    dest : str or Path
+        PNG file to write.
+    title, ylabel : str
+        Figure title and y-axis label.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+    """
+    if not len(labels) == len(values) == len(groups):
+        raise ValueError(f"{len(labels)} labels, {len(values)} values, {len(groups)} groups")
+    order = list(dict.fromkeys(groups))
+    colours = {g: f"C{i % 10}" for i, g in enumerate(order)}
+    figure, (ax,) = _grid(1, "", ylabel, panel=(max(3.0, 1.1 * len(labels) + 1), 3.6))
+    heights = [v if np.isfinite(v) else 0.0 for v in values]
+    bars = ax.bar(range(len(labels)), heights, color=[colours[g] for g in groups])
+    ax.bar_label(bars, labels=[_fmt(v, ".3g") for v in values], fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.margins(y=0.15)
+    ax.legend(handles=[bars[groups.index(g)] for g in order], labels=order, fontsize=8, loc="best")
+    figure.suptitle(title)
     return _save(figure, dest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from exprflow.pipeline.spec import StepSpec
 from exprflow.steps import (
+    evaluate,
     expecto_effects,
     expecto_evaluate,
     expecto_merge,
@@ -26,6 +27,7 @@ PIPELINE: tuple[StepSpec, ...] = (
     expecto_reference.STEP,
     expecto_personalized.STEP,
     expecto_evaluate.STEP,
+    evaluate.STEP,
 )
 #: Entry points run on the user's own files (not part of ``main``).
 STANDALONE: tuple[StepSpec, ...] = (expecto_effects.STEP, expecto_merge.STEP)

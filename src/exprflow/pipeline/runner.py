@@ -3,9 +3,10 @@
 For each step in order: apply the parent's parameters the step declares it takes
 (``StepSpec.from_main``) and feed its upstream parameters from earlier steps' outputs;
 compute the cache key (:mod:`exprflow.pipeline.cache`); reuse a finished run with that
-key, else run the entry point through ``mlflow.projects.run`` under the parent run. A
-failed step stops the pipeline with its error; the next run of ``main`` reuses the steps
-that finished and resumes from the failed one.
+key (unless the step is not ``cacheable``), else run the entry point through
+``mlflow.projects.run`` under the parent run. A failed step stops the pipeline with its
+error; the next run of ``main`` reuses the steps that finished and resumes from the failed
+one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from exprflow.pipeline.cache import (
 )
 from exprflow.pipeline.spec import StepSpec
 from exprflow.tracking.fingerprint import code_version
+from exprflow.tracking.step import STEP_RUN_TAG
 
 __all__ = ["PipelineError", "StepResult", "run_steps"]
 
@@ -85,7 +87,7 @@ def run_steps(
         key = cache_key(spec.name, params, inputs, code_version())
         label = f"[{index}/{len(steps)}] {spec.name}"
         started = time.monotonic()
-        cached = find_cached_run(client, experiment_id, key)
+        cached = find_cached_run(client, experiment_id, key) if spec.cacheable else None
         if cached is not None:
             _log.info("%s: reusing finished run %s", label, cached.info.run_id)
             run = cached
@@ -98,7 +100,7 @@ def run_steps(
             spec.name, run.info.run_id, cached is not None, outputs(run), time.monotonic() - started
         )
         _log.info("%s: %s in %.1f s", label, "reused" if result.reused else "done", result.seconds)
-        mlflow.set_tag(f"exprflow.step_run.{spec.name}", run.info.run_id)
+        mlflow.set_tag(STEP_RUN_TAG + spec.name, run.info.run_id)
         done[spec.name] = result.outputs
         results.append(result)
     return results

@@ -27,6 +27,10 @@ class StepSpec:
         Parameter name → ``(step, output)`` it is fed from when run by ``main``.
     from_main : tuple of str
         Parameters of ``main`` passed on to this step (same name on both sides).
+    cacheable : bool
+        Whether ``main`` may reuse an earlier run with the same parameters and inputs.
+        False for steps that read the pipeline's own runs (``evaluate``, ``promote``):
+        their result depends on more than their parameters. Default True.
     """
 
     name: str
@@ -36,6 +40,7 @@ class StepSpec:
     outputs: tuple[str, ...] = ()
     upstream: dict[str, tuple[str, str]] = field(default_factory=dict)
     from_main: tuple[str, ...] = ()
+    cacheable: bool = True
 
     @property
     def module(self) -> str:

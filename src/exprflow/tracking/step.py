@@ -28,10 +28,12 @@ from exprflow.tracking.fingerprint import code_version, fingerprint
 from exprflow.tracking.store import configure, mark_model_training
 from exprflow.tracking.uris import is_remote, local_path
 
-__all__ = ["INPUT_TAG", "OUTPUT_TAG", "StepContext", "step_run"]
+__all__ = ["INPUT_TAG", "OUTPUT_TAG", "STEP_RUN_TAG", "StepContext", "step_run"]
 
 INPUT_TAG = "exprflow.input."
 OUTPUT_TAG = "exprflow.output."
+#: Tag prefix on a pipeline (``main``) run: ``<prefix><step>`` = the run id that step used.
+STEP_RUN_TAG = "exprflow.step_run."
 _log = logging.getLogger(__name__)
 
 
