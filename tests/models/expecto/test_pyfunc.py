@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,6 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.models import validate_serving_input
 
 from exprflow.errors import InputError
@@ -17,6 +20,7 @@ from exprflow.models.beluga.load import load_checkpoint, save_checkpoint
 from exprflow.models.beluga.model import Beluga
 from exprflow.models.expecto.plugins import expecto_plugins
 from exprflow.models.expecto.pyfunc import (
+    MAX_ROWS,
     SEQUENCE_LENGTH,
     ExpectoModel,
     log_expecto_model,
@@ -28,6 +32,7 @@ from exprflow.scoring.windows import gene_span
 from exprflow.simulate.world import load_manifest
 
 TISSUES = ["E116", "E123", "E118"]
+EXAMPLE = Path(__file__).resolve().parents[3] / "registry" / "examples" / "expecto.json"
 
 
 @pytest.fixture
@@ -108,10 +113,19 @@ def test_logged_model_predicts_what_score_genes_predicts(
         pd.DataFrame(served)[TISSUES].to_numpy()[0], expected.to_numpy()[-1], rtol=1e-5, atol=1e-5
     )
 
-    # Through pyfunc, a bad row still fails with the model's own error.
+    # Through pyfunc, a bad row still fails with the model's own error, which the
+    # scoring server answers with HTTP 400 and the same message.
     bad = frame.assign(sequence=[*frame["sequence"][:-1], frame["sequence"].iloc[-1][:-1]])
-    with pytest.raises(InputError, match=r"row 1 .*41799 bases, expected 41800"):
+    with pytest.raises(InputError, match=r"row 1 .*41799 bases, expected 41800") as raised:
         loaded.predict(bad)
+    assert isinstance(raised.value, MlflowException)
+    assert raised.value.get_http_status_code() == 400
+
+    # The row cap is the model configuration's, and loading can change it.
+    assert loaded.model_config == {"max_rows": MAX_ROWS}
+    capped = mlflow.pyfunc.load_model(info.model_uri, model_config={"max_rows": 1})
+    with pytest.raises(InputError, match="has 2 rows, more than the limit of 1 rows"):
+        capped.predict(frame)
 
     # A checkpoint that does not fit the tissue models is refused before anything is logged.
     data = load_checkpoint(tiny_expecto.checkpoint).data_params
@@ -160,6 +174,35 @@ def test_bad_rows_are_named(model: ExpectoModel, change: dict[str, object], mess
         frame.loc["g1", column] = value
     with pytest.raises(InputError, match=message):
         model.predict(None, frame)
+
+
+def test_rows_are_capped(model: ExpectoModel) -> None:
+    frame = pd.DataFrame({"sequence": ["N" * SEQUENCE_LENGTH] * 3, "strand": ["+"] * 3})
+    assert model.max_rows == MAX_ROWS == 256
+    model.max_rows = 2
+    with pytest.raises(InputError, match=r"has 3 rows, more than the limit of 2 rows per request"):
+        model.predict(None, frame)
+    model.max_rows = None
+    assert model.predict(None, frame).shape == (3, 3)
+    with pytest.raises(InputError, match=r"max_rows is 0, expected a positive integer or null"):
+        ExpectoModel(max_rows=0)
+
+
+def test_models_pickled_before_the_cap_get_the_default() -> None:
+    old = ExpectoModel(batch_size=8)
+    del old.max_rows
+    assert pickle.loads(pickle.dumps(old)).max_rows == MAX_ROWS
+    assert pickle.loads(pickle.dumps(ExpectoModel(max_rows=3))).max_rows == 3
+
+
+def test_registry_example_is_tiny_world_genes(genes: pd.DataFrame, genome: Genome) -> None:
+    assert EXAMPLE.stat().st_size < 100_000
+    split = json.loads(EXAMPLE.read_text())["dataframe_split"]
+    assert split["columns"] == ["sequence", "strand"]
+    frame = pd.DataFrame(split["data"], columns=split["columns"], index=split["index"])
+    expected = _inputs(genes.set_index("gene_id", drop=False).loc[frame.index], genome)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert set(frame["strand"]) == {"+", "-"}
 
 
 def test_missing_column_and_wrong_type_are_refused(model: ExpectoModel) -> None:

@@ -20,11 +20,17 @@ Input: a pandas DataFrame, one row per gene, columns
   :func:`tss_sequence` cuts it from a :class:`~exprflow.genome.fasta.Genome`.
 * ``strand`` (str): ``"+"`` or ``"-"``.
 
+At most :data:`MAX_ROWS` rows per call (model configuration ``max_rows``). Bad input raises
+:class:`~exprflow.serving.validation.RequestError`: an ``InputError`` naming the row, which
+``mlflow models serve`` answers with HTTP 400 and that message.
+
 Output: a DataFrame with the input's index and one float32 column per tissue (named as
-in the model list), ``ln(RPKM + pseudocount)``.
+in the model list), ``ln(RPKM + pseudocount)``; served, ``{"predictions": [{tissue:
+value, ...}, ...]}`` in row order. The JSON request and answer: ``registry/examples/README.md``.
 
 Reads the two artifacts; :func:`log_expecto_model` writes an MLflow model (MLmodel,
-pickled :class:`ExpectoModel` settings, the artifacts, the signature and input example).
+pickled :class:`ExpectoModel` settings, the artifacts, the signature, the input example
+and the model configuration ``{"max_rows": ...}``).
 """
 
 from __future__ import annotations
@@ -47,6 +53,13 @@ from exprflow.genome.haplotype import anchored_window
 from exprflow.models.expecto.plugins import ExpectoPlugins, expecto_plugins
 from exprflow.scoring.dedup import WindowBank
 from exprflow.scoring.windows import CENTRE, WINDOW, check_gene_span, gene_span, window_offsets
+from exprflow.serving.validation import (
+    MAX_ROWS_KEY,
+    RequestError,
+    check_frame,
+    configured_max_rows,
+    sequence_problem,
+)
 from exprflow.tracking.fingerprint import code_version
 from exprflow.tracking.uris import local_path
 from exprflow.training.tissue import MODEL_LIST_FILE
@@ -54,6 +67,7 @@ from exprflow.training.tissue import MODEL_LIST_FILE
 __all__ = [
     "CHROMATIN_ARTIFACT",
     "INPUT_COLUMNS",
+    "MAX_ROWS",
     "SEQUENCE_LENGTH",
     "TISSUE_ARTIFACT",
     "ExpectoModel",
@@ -69,10 +83,11 @@ TISSUE_ARTIFACT: Final = "tissue_models"
 INPUT_COLUMNS: Final = ("sequence", "strand")
 #: Bases of every input sequence (either strand): the span of a gene's 200 windows.
 SEQUENCE_LENGTH: Final = sum(gene_span("+"))
+#: Default cap on input rows per call: 256 genes are ~10.7 MB of JSON, 51,200 Beluga windows.
+MAX_ROWS: Final = 256
 #: Distributions the model imports at serving time (besides exprflow itself).
 _SERVING_PACKAGES: Final = ("mlflow", "numpy", "pandas", "pysam", "scipy", "torch", "tqdm")
 _SOURCE: Final = "ExPecto model input"
-_BASES: Final = frozenset("ACGTN")
 
 
 def tss_sequence(
@@ -129,44 +144,25 @@ def _windows(sequence: str, strand: str) -> list[str]:
 def _row_problem(sequence: object, strand: object) -> str | None:
     """What is wrong with one input row, or None."""
     if not isinstance(strand, str) or strand not in ("+", "-"):
-        return f"strand is {strand!r}, expected '+' or '-'."
-    if not isinstance(sequence, str):
-        return f"sequence is {type(sequence).__name__} {sequence!r}, expected a string."
-    if len(sequence) != SEQUENCE_LENGTH:
-        left, right = gene_span(strand)
-        return (
-            f"sequence has {len(sequence)} bases, expected {SEQUENCE_LENGTH} "
-            f"({left} before the TSS and {right} from it on, strand {strand})."
-        )
-    odd = set(sequence.upper()) - _BASES
-    if odd:
-        first = min(sequence.upper().index(c) for c in odd)
-        return f"sequence has {sequence[first]!r} at index {first}, expected only A, C, G, T, N."
-    return None
+        return f"strand is {strand!r:.80}, expected '+' or '-'."
+    left, right = gene_span(strand)
+    return sequence_problem(
+        sequence,
+        length=SEQUENCE_LENGTH,
+        length_note=f"({left} before the TSS and {right} from it on, strand {strand})",
+    )
 
 
-def _check_input(model_input: object) -> list[tuple[str, str]]:
+def _check_input(model_input: object, max_rows: int | None) -> list[tuple[str, str]]:
     """Return ``(upper-case sequence, strand)`` per row, or raise naming the bad row."""
-    if not isinstance(model_input, pd.DataFrame):
-        raise InputError(
-            _SOURCE,
-            f"is a {type(model_input).__name__}, expected a pandas DataFrame.",
-            fix=f"pass a DataFrame with columns {list(INPUT_COLUMNS)}.",
-        )
-    missing = [c for c in INPUT_COLUMNS if c not in model_input.columns]
-    if missing:
-        raise InputError(
-            _SOURCE,
-            f"lacks column(s) {missing} (has {list(map(str, model_input.columns))}).",
-            fix=f"pass a DataFrame with columns {list(INPUT_COLUMNS)}.",
-        )
+    frame = check_frame(model_input, INPUT_COLUMNS, source=_SOURCE, max_rows=max_rows)
     rows = []
     for position, (label, sequence, strand) in enumerate(
-        zip(model_input.index, model_input["sequence"], model_input["strand"], strict=True)
+        zip(frame.index, frame["sequence"], frame["strand"], strict=True)
     ):
         problem = _row_problem(sequence, strand)
         if problem:
-            raise InputError(
+            raise RequestError(
                 _SOURCE,
                 problem,
                 record=f"row {position} (index {label!r})",
@@ -187,10 +183,17 @@ class ExpectoModel(PythonModel):
         Input rows whose windows share one de-duplication bank.
     device : str, optional
         Where Beluga runs. Default None: CUDA when available, else the CPU.
+    max_rows : int or None, default MAX_ROWS
+        Most input rows per :meth:`predict` call; None: no cap. Loaded as a pyfunc, the
+        model configuration's ``max_rows`` overrides it.
     """
 
     def __init__(
-        self, batch_size: int = 1024, genes_per_batch: int = 16, device: str | None = None
+        self,
+        batch_size: int = 1024,
+        genes_per_batch: int = 16,
+        device: str | None = None,
+        max_rows: int | None = MAX_ROWS,
     ) -> None:
         if batch_size < 1 or genes_per_batch < 1:
             raise ValueError(
@@ -199,11 +202,16 @@ class ExpectoModel(PythonModel):
         self.batch_size = batch_size
         self.genes_per_batch = genes_per_batch
         self.device = device
+        self.max_rows = configured_max_rows(None, max_rows)  # checks the value
         self._plugins: ExpectoPlugins | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the settings only; the weights travel as artifacts."""
         return {**self.__dict__, "_plugins": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle the settings; models logged before the row cap get :data:`MAX_ROWS`."""
+        self.__dict__.update({"max_rows": MAX_ROWS, **state})
 
     def load(
         self, checkpoint: str | os.PathLike[str], tissue_models: str | os.PathLike[str]
@@ -240,8 +248,15 @@ class ExpectoModel(PythonModel):
         Parameters
         ----------
         context : mlflow.pyfunc.PythonModelContext
-            Its ``artifacts`` map the two keys to local paths.
+            Its ``artifacts`` map the two keys to local paths; its ``model_config`` may
+            set ``max_rows``.
+
+        Raises
+        ------
+        InputError
+            When a file cannot be read or the configured ``max_rows`` is not valid.
         """
+        self.max_rows = configured_max_rows(context, self.max_rows)
         self.load(context.artifacts[CHROMATIN_ARTIFACT], context.artifacts[TISSUE_ARTIFACT])
 
     @property
@@ -267,7 +282,8 @@ class ExpectoModel(PythonModel):
         context : mlflow.pyfunc.PythonModelContext or None
             Unused (the model is loaded in :meth:`load_context`).
         model_input : pandas.DataFrame
-            Columns ``sequence`` and ``strand`` (see the module docstring).
+            Columns ``sequence`` and ``strand`` (see the module docstring), at most
+            ``max_rows`` rows.
         params : dict, optional
             Unused.
 
@@ -279,10 +295,12 @@ class ExpectoModel(PythonModel):
 
         Raises
         ------
-        InputError
-            Naming the row: missing column, bad strand, wrong length, other characters.
+        RequestError
+            An :class:`~exprflow.errors.InputError` (HTTP 400 when served) naming the
+            problem: not a DataFrame, a missing column, too many rows, or the row with a
+            bad strand, a wrong length or other characters.
         """
-        rows = _check_input(model_input)
+        rows = _check_input(model_input, self.max_rows)
         chromatin, reduce, heads = self._loaded()
         bank, predictions = WindowBank(WINDOW), []
         for first in range(0, len(rows), self.genes_per_batch):
@@ -319,6 +337,7 @@ def log_expecto_model(
     registered_model_name: str | None = None,
     input_example: pd.DataFrame | None = None,
     batch_size: int = 1024,
+    max_rows: int | None = MAX_ROWS,
 ) -> ModelInfo:
     """Log the ExPecto model to the active run as a pyfunc model with signature and example.
 
@@ -350,6 +369,9 @@ def log_expecto_model(
         one all-``N`` ``+`` strand sequence.
     batch_size : int, default 1024
         Windows per chromatin forward pass of the logged model.
+    max_rows : int or None, default MAX_ROWS
+        Most rows per call of the logged model (None: no cap), logged as the model
+        configuration ``{"max_rows": max_rows}`` so that loading or serving can change it.
 
     Returns
     -------
@@ -369,16 +391,19 @@ def log_expecto_model(
         raise InputError(
             tissue_path, "is not a folder.", fix="give the folder holding the modellist."
         )
-    local = ExpectoModel(batch_size=batch_size).load(checkpoint_path, tissue_path)
-    signature = infer_signature(example, local.predict(None, example))
+    local = ExpectoModel(batch_size=batch_size, max_rows=max_rows)
+    signature = infer_signature(
+        example, local.load(checkpoint_path, tissue_path).predict(None, example)
+    )
     return mlflow.pyfunc.log_model(
         name=name,
-        python_model=ExpectoModel(batch_size=batch_size),
+        python_model=ExpectoModel(batch_size=batch_size, max_rows=max_rows),
         artifacts={CHROMATIN_ARTIFACT: str(checkpoint_path), TISSUE_ARTIFACT: str(tissue_path)},
         signature=signature,
         input_example=example,
         pip_requirements=_pip_requirements(),
         registered_model_name=registered_model_name,
+        model_config={MAX_ROWS_KEY: max_rows},
         metadata={
             "exprflow_code_version": code_version(),
             "sequence_length": SEQUENCE_LENGTH,

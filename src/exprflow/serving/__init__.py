@@ -1,0 +1,1 @@
+"""Serving exprflow's pyfunc models over HTTP (``mlflow models serve``): shared request checks."""
