@@ -79,12 +79,15 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     assert compared.data.tags["exprflow.compared_id"] == parent.info.run_id
     assert np.isfinite(compared.data.metrics["expecto.expression.test_spearman"])
     assert np.isfinite(compared.data.metrics["expecto.chromatin.val_auroc"])
+    (promoted,) = _runs("promote")
+    # The tiny world holds out 6 genes; registry/policy.yaml asks for 20 before a champion.
+    assert promoted.data.tags["exprflow.promotion.decision.expecto"] == "failed_checks"
 
     _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
     second = _runs("main")[-1]
     fresh = [spec.name for spec in PIPELINE if not spec.cacheable]  # they read the runs
-    assert fresh == ["evaluate"]
-    assert second.data.metrics == {"steps_run": 1.0, "steps_reused": len(PIPELINE) - 1.0}
+    assert fresh == ["evaluate", "promote"]
+    assert second.data.metrics == {"steps_run": 2.0, "steps_reused": len(PIPELINE) - 2.0}
     for spec in PIPELINE:
         step = _runs(spec.name)[-1]
         assert len(_runs(spec.name)) == (2 if spec.name in fresh else 1)

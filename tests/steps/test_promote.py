@@ -85,7 +85,7 @@ def test_champion_moves_only_for_a_big_enough_improvement(policy: Path) -> None:
     finished = latest_run()
     assert finished.info.status == "FINISHED"
     assert finished.data.metrics == {"toy.candidate": 0.5}
-    assert finished.data.tags[T + "toy"] == "promoted"
+    assert finished.data.tags[T + "decision.toy"] == "promoted"
     assert finished.data.tags["exprflow.output.decisions"].endswith("promotion/decisions.json")
 
     # Better, but by less than the minimum: it stays challenger.
@@ -159,7 +159,7 @@ def test_a_failed_check_moves_no_alias(policy: Path) -> None:
 
 def test_run_metrics_decide_over_version_tags(policy: Path) -> None:
     register("toy", log_toy(metrics={"test_spearman": 0.7, "n_test": 30}), test_spearman=0.1)
-    (decision,) = _promote(policy)
+    (decision,) = _promote(policy, models="toy, toy")  # a model named twice is decided once
     assert (decision["decision"], decision["candidate"]) == ("promoted", 0.7)
 
 

@@ -11,6 +11,7 @@ from exprflow.steps import (
     expecto_personalized,
     expecto_reference,
     prepare,
+    promote,
     simulate,
     train_chromatin,
     train_tissue,
@@ -28,6 +29,7 @@ PIPELINE: tuple[StepSpec, ...] = (
     expecto_personalized.STEP,
     expecto_evaluate.STEP,
     evaluate.STEP,
+    promote.STEP,
 )
 #: Entry points run on the user's own files (not part of ``main``).
 STANDALONE: tuple[StepSpec, ...] = (expecto_effects.STEP, expecto_merge.STEP)
