@@ -86,7 +86,7 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
     second = _runs("main")[-1]
     fresh = [spec.name for spec in PIPELINE if not spec.cacheable]  # they read the runs
-    assert fresh == ["evaluate", "promote"]
+    assert fresh == ["promote", "evaluate"]
     assert second.data.metrics == {"steps_run": 2.0, "steps_reused": len(PIPELINE) - 2.0}
     for spec in PIPELINE:
         step = _runs(spec.name)[-1]

@@ -28,8 +28,8 @@ PIPELINE: tuple[StepSpec, ...] = (
     expecto_reference.STEP,
     expecto_personalized.STEP,
     expecto_evaluate.STEP,
-    evaluate.STEP,
     promote.STEP,
+    evaluate.STEP,
 )
 #: Entry points run on the user's own files (not part of ``main``).
 STANDALONE: tuple[StepSpec, ...] = (expecto_effects.STEP, expecto_merge.STEP)
