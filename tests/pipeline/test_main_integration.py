@@ -76,6 +76,8 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
 
     _check_expecto_steps(parent, chromatin)
     (compared,) = _runs("evaluate")
+    on_parent = {f.path for f in MlflowClient().list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.md", "report/plots"} <= on_parent
     assert compared.data.tags["exprflow.compared_id"] == parent.info.run_id
     assert np.isfinite(compared.data.metrics["expecto.expression.test_spearman"])
     assert np.isfinite(compared.data.metrics["expecto.chromatin.val_auroc"])

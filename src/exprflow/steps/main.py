@@ -2,11 +2,13 @@
 
 A step takes the parameters of ``main`` it lists in ``StepSpec.from_main`` (``size`` and
 ``seed`` reach ``simulate``); each step's upstream inputs are the URIs its predecessors
-recorded. Unchanged steps are reused (see :mod:`exprflow.pipeline.cache`).
+recorded. Unchanged steps are reused (see :mod:`exprflow.pipeline.cache`). The comparison
+report of the ``evaluate`` step is also logged on this run, under ``report/``.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import mlflow
 
 from exprflow.pipeline.registry import PIPELINE
-from exprflow.pipeline.runner import run_steps
+from exprflow.pipeline.runner import StepResult, run_steps
 from exprflow.pipeline.spec import StepSpec
 from exprflow.steps._cli import parse_params, setup_logging
 from exprflow.tracking.step import step_run
@@ -45,7 +47,19 @@ def run(params: MainParams, project_uri: str | Path = PROJECT_ROOT) -> dict[str,
         for result in results:
             for name, uri in result.outputs.items():
                 ctx.log_output(f"{result.step}.{name}", uri)
+        _attach_report(results)
         return {r.step: r.run_id for r in results}
+
+
+def _attach_report(results: Sequence[StepResult]) -> None:
+    """Copy the ``evaluate`` step's report folder (Markdown and plots) onto this run."""
+    report = next((r.outputs["report"] for r in results if r.step == "evaluate"), None)
+    if report is None:
+        return
+    folder = report.rsplit("/", 1)[0]  # runs:/<id>/report/report.md -> runs:/<id>/report
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(folder, dst_path=tmp)
+        mlflow.log_artifacts(local, "report")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
