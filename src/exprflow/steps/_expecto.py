@@ -33,7 +33,6 @@ from exprflow.models.expecto.plugins import ExpectoPlugins, expecto_plugins
 from exprflow.tracking.step import StepContext
 
 __all__ = [
-    "MODEL_LIST",
     "SCORING_UPSTREAM",
     "ExpectoScoringParams",
     "build_plugins",
@@ -43,11 +42,9 @@ __all__ = [
     "read_gene_table",
     "read_samples",
     "resolve_dtype",
-    "tissue_model_file",
 ]
 
 #: File naming the models in a tissue-model folder.
-MODEL_LIST = "modellist"
 #: Where ``main`` feeds the scoring steps' inputs from: param → (step, output).
 SCORING_UPSTREAM = {
     "world": ("simulate", "world"),
@@ -151,31 +148,6 @@ def parse_flag(name: str, text: str) -> bool:
     return value in _TRUE
 
 
-def tissue_model_file(path: Path) -> Path:
-    """Return the file to load tissue models from: a folder's ``modellist``, else ``path``.
-
-    Parameters
-    ----------
-    path : Path
-        A folder holding a ``modellist``, a model list, a ``.save`` or a ``.json``.
-
-    Returns
-    -------
-    Path
-    """
-    if not path.is_dir():
-        return path
-    listing = path / MODEL_LIST
-    if not listing.is_file():
-        raise InputError(
-            path,
-            f"is a folder without a {MODEL_LIST!r} file.",
-            fix="give the folder train_tissue wrote (<eid>.json + modellist), a model list, "
-            "a .save or a .json model.",
-        )
-    return listing
-
-
 def log_inputs(ctx: StepContext, params: object, names: Sequence[str]) -> dict[str, Path]:
     """Record each non-empty input parameter on the run; return local paths by name.
 
@@ -219,8 +191,7 @@ def build_plugins(
     ExpectoPlugins
         Chromatin (CUDA when available), spatial reduce and tissue heads, checked to fit.
     """
-    models = tissue_model_file(tissue_models)
-    return expecto_plugins(checkpoint, models, batch_size=batch_size, dtype=dtype)
+    return expecto_plugins(checkpoint, tissue_models, batch_size=batch_size, dtype=dtype)
 
 
 def read_gene_table(path: Path) -> pd.DataFrame:

@@ -50,7 +50,7 @@ from exprflow.models.expecto.plugins import expecto_plugins
 from exprflow.models.expecto.variant_diffs import vcf_effects
 from exprflow.pipeline.spec import StepSpec
 from exprflow.steps._cli import parse_params, setup_logging
-from exprflow.steps._expecto import read_gene_table, tissue_model_file
+from exprflow.steps._expecto import read_gene_table
 from exprflow.tracking.step import StepContext, step_run
 
 __all__ = ["STEP", "ExpectoEffectsParams", "main", "run"]
@@ -136,7 +136,7 @@ def _diff_mode(params: ExpectoEffectsParams, ctx: StepContext) -> pd.DataFrame:
         shift = Path(path).name.split(".shift_")[-1].split(".")[0]
         ctx.log_input(f"diffs_shift_{shift}", path)
     closest = ctx.log_input("closest_genes", params.closest_genes)
-    models = tissue_model_file(ctx.log_input("models", params.models))
+    models = ctx.log_input("models", params.models)
     vcf = ctx.log_input("vcf", params.vcf) if params.vcf else None
     return effects_from_diffs(params.diffs, closest, models, vcf=vcf)
 
@@ -146,7 +146,7 @@ def _vcf_mode(params: ExpectoEffectsParams, ctx: StepContext) -> pd.DataFrame:
     fasta = ctx.log_input("fasta", params.fasta)
     genes = read_gene_table(ctx.log_input("genes", params.genes))
     checkpoint = ctx.log_input("chromatin_model", params.chromatin_model)
-    models = tissue_model_file(ctx.log_input("models", params.models))
+    models = ctx.log_input("models", params.models)
     plugins = expecto_plugins(checkpoint, models)
     with Genome(fasta) as genome:
         variants = read_sites(vcf)

@@ -45,7 +45,12 @@ from exprflow.atomic import atomic_path
 from exprflow.data.roadmap import strip_version
 from exprflow.errors import InputError
 from exprflow.genome.fasta import Genome
-from exprflow.models.expecto.tissue import LinearTissueModel, save_json, train_tissue_model
+from exprflow.models.expecto.tissue import (
+    MODEL_LIST_FILE,
+    LinearTissueModel,
+    save_json,
+    train_tissue_model,
+)
 from exprflow.scoring.dedup import Chromatin, WindowBank
 from exprflow.scoring.engine import Reduce
 from exprflow.scoring.plan import plan_genes
@@ -68,7 +73,6 @@ log = logging.getLogger(__name__)
 ROADMAP_PSEUDOCOUNT: Final = 0.01
 #: ExPecto's pseudocount for GTEx tissues.
 GTEX_PSEUDOCOUNT: Final = 0.0001
-MODEL_LIST_FILE: Final = "modellist"
 METRICS_FILE: Final = "metrics.tsv"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*$")
 

@@ -75,6 +75,10 @@ def test_model_list_in_tmp_folder(lcl: Path, tmp_path: Path) -> None:
     models = load_tissue_models(listing)
     assert [m.tissue for m in models] == ["LCL", "LCL again"]
     np.testing.assert_array_equal(models[0].weights, models[1].weights)
+    # the folder stands for its model list
+    assert [m.tissue for m in load_tissue_models(tmp_path)] == ["LCL", "LCL again"]
+    with pytest.raises(InputError, match=r"models: is a folder without a 'modellist' file"):
+        load_tissue_models(tmp_path / "models")
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,6 @@ from exprflow.serving.validation import (
 )
 from exprflow.tracking.fingerprint import code_version
 from exprflow.tracking.uris import local_path
-from exprflow.training.tissue import MODEL_LIST_FILE
 
 __all__ = [
     "CHROMATIN_ARTIFACT",
@@ -235,10 +234,8 @@ class ExpectoModel(PythonModel):
         InputError
             When a file cannot be read or the tissue models do not fit the checkpoint.
         """
-        models = Path(tissue_models)
-        models = models / MODEL_LIST_FILE if models.is_dir() else models
         self._plugins = expecto_plugins(
-            checkpoint, models, batch_size=self.batch_size, device=self.device
+            checkpoint, Path(tissue_models), batch_size=self.batch_size, device=self.device
         )
         return self
 

@@ -42,6 +42,7 @@ from exprflow.models.expecto.legacy import read_legacy_model
 
 __all__ = [
     "JSON_FORMAT",
+    "MODEL_LIST_FILE",
     "FeatureLayout",
     "LinearTissueModel",
     "ModelEntry",
@@ -54,6 +55,8 @@ __all__ = [
 
 FeatureLayout = Literal["legacy", "exprflow"]
 JSON_FORMAT: Final = "exprflow.expecto.linear_tissue_model"
+#: Name of the model list in a folder of tissue models (as ``train_tissue`` writes it).
+MODEL_LIST_FILE: Final = "modellist"
 _LIST_HEADER: Final = ("ModelName", "Tissue")
 
 
@@ -235,13 +238,27 @@ def _load_one(path: Path, tissue: str = "") -> LinearTissueModel:
     return _from_legacy(path, tissue)
 
 
+def _folder_model_list(folder: Path) -> Path:
+    """The model list of a folder of tissue models; an error when it has none."""
+    listing = folder / MODEL_LIST_FILE
+    if not listing.is_file():
+        raise InputError(
+            folder,
+            f"is a folder without a {MODEL_LIST_FILE!r} file.",
+            fix="give the folder train_tissue wrote (<eid>.json + modellist), a model list, "
+            "a .save or a .json model.",
+        )
+    return listing
+
+
 def load_tissue_models(path: str | Path) -> list[LinearTissueModel]:
-    """Load tissue models from a model list, one ``.save`` file or one exprflow JSON.
+    """Load tissue models from a model list, one ``.save`` file, one exprflow JSON or a folder.
 
     Parameters
     ----------
     path : str or Path
-        ``*.save`` (xgboost 0.7 binary), ``*.json`` (exprflow) or an ExPecto model list.
+        ``*.save`` (xgboost 0.7 binary), ``*.json`` (exprflow), an ExPecto model list, or a
+        folder holding one as :data:`MODEL_LIST_FILE` (what ``train_tissue`` writes).
 
     Returns
     -------
@@ -249,6 +266,8 @@ def load_tissue_models(path: str | Path) -> list[LinearTissueModel]:
         One per model, in list order; tissue names from the list, else the file name.
     """
     path = Path(path)
+    if path.is_dir():
+        path = _folder_model_list(path)
     if path.suffix in (".save", ".json"):
         return [_load_one(path)]
     models = []
