@@ -9,7 +9,6 @@ from scipy import stats
 
 from exprflow.errors import InputError
 from exprflow.evaluation.expression import (
-    chrom_key,
     cross_gene,
     cross_individual,
     log_expression,
@@ -18,10 +17,6 @@ from exprflow.evaluation.expression import (
 )
 
 SAMPLES = [f"HG{i:05d}" for i in range(10)]
-
-
-def test_chrom_key_ignores_the_chr_prefix() -> None:
-    assert chrom_key("chr4") == chrom_key("Chr4") == chrom_key("4") == chrom_key(4) == "4"
 
 
 def test_unversioned_strips_versions_and_refuses_repeats() -> None:

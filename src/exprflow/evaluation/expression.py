@@ -47,6 +47,7 @@ from exprflow.data.roadmap import strip_version
 from exprflow.errors import InputError
 from exprflow.evaluation.stats import MIN_VALUES, UNDEFINED, benjamini_hochberg, correlation
 from exprflow.evaluation.tables import REFERENCE_ID_COLUMNS
+from exprflow.genome.contigs import chrom_key
 
 __all__ = [
     "CONSTANT_OBSERVED",
@@ -56,7 +57,6 @@ __all__ = [
     "TOO_FEW",
     "CrossGeneResult",
     "CrossIndividualResult",
-    "chrom_key",
     "cross_gene",
     "cross_individual",
     "log_expression",
@@ -77,23 +77,6 @@ EVALUATED, CONSTANT_PREDICTION, CONSTANT_OBSERVED, TOO_FEW = (
 
 def _source(frame: pd.DataFrame, default: str) -> str:
     return str(frame.attrs.get("path", default))
-
-
-def chrom_key(chrom: object) -> str:
-    """Return a contig name without a leading ``chr`` (case-insensitive), e.g. ``chr4`` → ``4``.
-
-    Parameters
-    ----------
-    chrom : object
-        Contig name or number.
-
-    Returns
-    -------
-    str
-        The name to compare contigs by.
-    """
-    name = str(chrom).strip()
-    return name[3:] if name.lower().startswith("chr") else name
 
 
 def unversioned(frame: pd.DataFrame, source: str) -> pd.DataFrame:

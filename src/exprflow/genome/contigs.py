@@ -12,7 +12,7 @@ from os import PathLike
 
 from exprflow.errors import InputError
 
-__all__ = ["contig_aliases", "resolve_contig"]
+__all__ = ["chrom_key", "contig_aliases", "resolve_contig"]
 
 _MITO = ("chrM", "chrMT", "MT", "M")
 _SHOWN = 12
@@ -77,3 +77,20 @@ def resolve_contig(
         record=name,
         fix="check the genome build and the contig naming (chr1 vs 1) of your inputs.",
     )
+
+
+def chrom_key(chrom: object) -> str:
+    """Return a contig name without a leading ``chr`` (case-insensitive), e.g. ``chr4`` → ``4``.
+
+    Parameters
+    ----------
+    chrom : object
+        Contig name or number.
+
+    Returns
+    -------
+    str
+        The name to compare contigs by.
+    """
+    name = str(chrom).strip()
+    return name[3:] if name.lower().startswith("chr") else name

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, TypeVar, get_type_hints
 
-__all__ = ["field_types", "parse_params", "setup_logging"]
+__all__ = ["field_types", "parse_params", "setup_logging", "split_list"]
 
 T = TypeVar("T")
 
@@ -41,3 +41,8 @@ def parse_params(cls: type[T], argv: Sequence[str] | None = None, prog: str | No
 def setup_logging() -> None:
     """Log INFO lines with timestamps to stderr (what ``mlflow run`` shows)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def split_list(text: str) -> list[str]:
+    """Split a comma-separated parameter into its non-empty, stripped items."""
+    return [item.strip() for item in text.split(",") if item.strip()]

@@ -80,7 +80,7 @@ from exprflow.evaluation.tables import (
     read_truth,
 )
 from exprflow.pipeline.spec import StepSpec
-from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._cli import parse_params, setup_logging, split_list
 from exprflow.steps._world import fill_from_world
 from exprflow.tracking.step import StepContext, step_run
 
@@ -205,7 +205,7 @@ def _reference_half(
 ) -> CrossGeneResult:
     reference = read_reference_predictions(ctx.log_input("reference", params.reference))
     rpkm = read_roadmap_rpkm(ctx.log_input("reference_expression", params.reference_expression))
-    held_out = [name.strip() for name in params.held_out.split(",") if name.strip()]
+    held_out = split_list(params.held_out)
     result = cross_gene(reference, log_expression(rpkm, params.pseudocount), held_out)
     if not result.test.any():
         log.warning("no gene with observed expression on held-out contigs %s", held_out)

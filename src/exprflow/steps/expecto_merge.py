@@ -34,7 +34,7 @@ from exprflow.errors import InputError
 from exprflow.pipeline.spec import StepSpec
 from exprflow.scoring.merge import merge_shards
 from exprflow.scoring.store import REF
-from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._cli import parse_params, setup_logging, split_list
 from exprflow.steps._expecto import read_gene_table
 from exprflow.tracking.step import StepContext, step_run
 
@@ -69,7 +69,7 @@ STEP = StepSpec(
 
 def _work_dirs(params: ExpectoMergeParams, ctx: StepContext) -> list[Path]:
     """Record each work folder as an input; return their local paths."""
-    dirs = [item.strip() for item in params.work_dir.split(",") if item.strip()]
+    dirs = split_list(params.work_dir)
     if not dirs:
         raise InputError(
             "expecto_merge parameters",

@@ -69,7 +69,7 @@ from exprflow.promotion.policy import (
     load_policy,
     resolve_policy_path,
 )
-from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._cli import parse_params, setup_logging, split_list
 from exprflow.tracking.step import StepContext, step_run
 from exprflow.tracking.uris import is_remote
 
@@ -115,10 +115,6 @@ class _Plan:
     why_none: str = ""
 
 
-def _names(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 def _check_params(params: PromoteParams) -> None:
     for name in ("source_prefix", "target_prefix"):
         if not _PREFIX.match(getattr(params, name)):
@@ -142,7 +138,7 @@ def _check_params(params: PromoteParams) -> None:
             record="version",
             fix="give a version number, e.g. 3, or leave it empty for the newest.",
         )
-    if params.version and len(_names(params.models)) != 1:
+    if params.version and len(split_list(params.models)) != 1:
         raise InputError(
             _PARAMS,
             f"version={params.version!r} with models={params.models!r}.",
@@ -164,7 +160,7 @@ def _chosen(client: MlflowClient, policy: Policy, params: PromoteParams) -> list
             log.warning("none of the policy's models is registered: %s", ", ".join(models))
         return present
     chosen = []
-    for name in dict.fromkeys(_names(params.models)):
+    for name in dict.fromkeys(split_list(params.models)):
         if name not in models:
             raise InputError(
                 policy.path,

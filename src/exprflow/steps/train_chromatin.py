@@ -28,7 +28,7 @@ from exprflow.genome.fasta import Genome
 from exprflow.models.beluga.config import BelugaConfig
 from exprflow.models.beluga.load import save_checkpoint
 from exprflow.pipeline.spec import StepSpec
-from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._cli import parse_params, setup_logging, split_list
 from exprflow.steps._world import fill_from_world
 from exprflow.tracking.step import step_run
 from exprflow.training.chromatin import train_chromatin_model
@@ -79,11 +79,6 @@ STEP = StepSpec(
 )
 
 
-def _names(text: str) -> list[str]:
-    """Split a comma-separated parameter into its non-empty items."""
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 def _check_model_size(model_size: str) -> None:
     if model_size not in ("tiny", "full"):
         raise InputError(
@@ -105,7 +100,7 @@ def run(params: TrainChromatinParams) -> dict[str, str]:
         fasta = ctx.log_input("fasta", params.fasta)
         tracks_dir = ctx.log_input("tracks", params.tracks)
         genes = read_genes(ctx.log_input("genes", params.genes))
-        held_out = _names(params.held_out)
+        held_out = split_list(params.held_out)
         with Genome(fasta) as genome:
             regions = sample_windows(
                 genome,
@@ -115,7 +110,7 @@ def run(params: TrainChromatinParams) -> dict[str, str]:
                 seed=params.seed,
             )
             labels = chromatin_labels(
-                genome, track_files(tracks_dir, _names(params.track_names)), regions
+                genome, track_files(tracks_dir, split_list(params.track_names)), regions
             )
             onehot = encode_regions(genome, regions)
         config = _config(params.model_size, len(labels.feature_names))

@@ -47,13 +47,14 @@ from mlflow.tracking import MlflowClient
 from exprflow.data.roadmap import read_roadmap_rpkm, strip_version
 from exprflow.errors import ExprflowError, InputError
 from exprflow.genome.annotation import read_genes
+from exprflow.genome.contigs import chrom_key
 from exprflow.genome.fasta import Genome
 from exprflow.models.beluga.load import load_checkpoint
 from exprflow.models.expecto.plugins import BelugaChromatin, SpatialReduce
 from exprflow.models.expecto.pyfunc import log_expecto_model, tss_sequence
 from exprflow.pipeline.spec import StepSpec
 from exprflow.scoring.windows import WINDOW
-from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._cli import parse_params, setup_logging, split_list
 from exprflow.steps._world import fill_from_world
 from exprflow.tracking.step import step_run
 from exprflow.training.tissue import (
@@ -110,17 +111,6 @@ STEP = StepSpec(
 )
 
 
-def _names(text: str) -> list[str]:
-    """Split a comma-separated parameter into its non-empty items."""
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _chrom_key(chrom: object) -> str:
-    """A contig name without a leading ``chr`` (how training matches contigs)."""
-    name = str(chrom)
-    return name[3:] if name.lower().startswith("chr") else name
-
-
 def _check_params(params: TrainTissueParams) -> None:
     if not params.chromatin_model:
         raise InputError(
@@ -128,7 +118,7 @@ def _check_params(params: TrainTissueParams) -> None:
             "chromatin_model is empty.",
             fix="pass -P chromatin_model=<checkpoint path or URI> (train_chromatin's output).",
         )
-    if not _names(params.held_out):
+    if not split_list(params.held_out):
         raise InputError(_PARAMS, "held_out names no contig.", fix="pass e.g. -P held_out=chr8.")
     for name in ("pseudocount", "eta", "rounds", "batch_size"):
         if not getattr(params, name) > 0:
@@ -160,9 +150,9 @@ def _expressed(genes: pd.DataFrame, rpkm: pd.DataFrame, params: TrainTissueParam
             f"(e.g. {ids[0]}); its genes are e.g. {', '.join(map(str, rpkm.index[:3]))}.",
             fix="give the expression table of the annotation's genes (versions are ignored).",
         )
-    keys = genes["chrom"].map(_chrom_key).to_numpy()
-    chosen = known & ~np.isin(keys, [_chrom_key(c) for c in _names(params.exclude)])
-    test = chosen & np.isin(keys, [_chrom_key(c) for c in _names(params.held_out)])
+    keys = genes["chrom"].map(chrom_key).to_numpy()
+    chosen = known & ~np.isin(keys, [chrom_key(c) for c in split_list(params.exclude)])
+    test = chosen & np.isin(keys, [chrom_key(c) for c in split_list(params.held_out)])
     n_test, n_train = int(test.sum()), int((chosen & ~test).sum())
     if not n_test or not n_train:
         raise InputError(
@@ -181,8 +171,8 @@ def _expressed(genes: pd.DataFrame, rpkm: pd.DataFrame, params: TrainTissueParam
 
 def _test_rows(genes: pd.DataFrame, held_out: Sequence[str]) -> np.ndarray:
     """Row numbers of the held-out genes."""
-    keys = genes["chrom"].map(_chrom_key).to_numpy()
-    return np.flatnonzero(np.isin(keys, [_chrom_key(c) for c in held_out]))
+    keys = genes["chrom"].map(chrom_key).to_numpy()
+    return np.flatnonzero(np.isin(keys, [chrom_key(c) for c in held_out]))
 
 
 def _metrics(fits: Sequence[TissueFit]) -> dict[str, float]:
@@ -244,7 +234,7 @@ def run(params: TrainTissueParams) -> dict[str, str]:
         genes = _expressed(read_genes(ctx.log_input("genes", params.genes)), rpkm, params)
         checkpoint = ctx.log_input("chromatin_model", params.chromatin_model)
         chromatin = _chromatin(checkpoint, params.batch_size)
-        first_test = int(_test_rows(genes, _names(params.held_out))[0])
+        first_test = int(_test_rows(genes, split_list(params.held_out))[0])
         with Genome(fasta) as genome:
             features = reference_features(
                 genes, genome, chromatin, SpatialReduce(), batch_size=params.batch_size
@@ -261,8 +251,8 @@ def run(params: TrainTissueParams) -> dict[str, str]:
             features,
             genes,
             rpkm,
-            held_out_chroms=_names(params.held_out),
-            exclude_chroms=_names(params.exclude),
+            held_out_chroms=split_list(params.held_out),
+            exclude_chroms=split_list(params.exclude),
             pseudocount=params.pseudocount,
             l2=params.l2,
             eta=params.eta,

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from exprflow.atomic import atomic_path
 from exprflow.data.roadmap import strip_version
 from exprflow.errors import InputError
+from exprflow.genome.contigs import chrom_key
 from exprflow.genome.fasta import Genome
 from exprflow.models.expecto.tissue import (
     MODEL_LIST_FILE,
@@ -198,12 +199,6 @@ def _correlations(predicted: np.ndarray, observed: np.ndarray) -> tuple[float, f
     return float(spearman), float(stats.pearsonr(predicted, observed).statistic)
 
 
-def _chrom_key(chrom: object) -> str:
-    """A contig name without a leading ``chr`` (case-insensitive)."""
-    name = str(chrom)
-    return name[3:] if name.lower().startswith("chr") else name
-
-
 def _rows(genes: pd.DataFrame, rpkm: pd.DataFrame) -> pd.Series:
     """Each gene-table row's unversioned id, refusing a bad table or no overlap."""
     source = str(genes.attrs.get("path", "<gene table>"))
@@ -232,9 +227,9 @@ def _split(
     genes: pd.DataFrame, known: np.ndarray, held_out: Sequence[str], excluded: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks of training and test rows (genes with expression, not excluded)."""
-    keys = genes["chrom"].map(_chrom_key).to_numpy()
-    usable = known & ~np.isin(keys, [_chrom_key(c) for c in excluded])
-    test = usable & np.isin(keys, [_chrom_key(c) for c in held_out])
+    keys = genes["chrom"].map(chrom_key).to_numpy()
+    usable = known & ~np.isin(keys, [chrom_key(c) for c in excluded])
+    test = usable & np.isin(keys, [chrom_key(c) for c in held_out])
     train = usable & ~test
     if not test.any() or not train.any():
         raise ValueError(
