@@ -2,8 +2,9 @@
 
 The top-level ``MLproject`` runs every entry point in the local environment (conda.yaml
 for ``--env-manager conda``); ``steps/<step>/MLproject`` runs the same entry point in the
-step's own image (``docker_env``). ``python -m exprflow.pipeline.mlproject --write``
-regenerates them; ``--check`` (and the tests) fail when the files on disk drift.
+step's own image (``docker_env``), which ``docker/docker-bake.json`` builds
+(:mod:`exprflow.pipeline.bake`). ``python -m exprflow.pipeline.mlproject --write``
+regenerates them all; ``--check`` (and the tests) fail when a file on disk drifted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from exprflow.atomic import atomic_path
+from exprflow.pipeline.bake import BAKE_FILE, render_bake
 from exprflow.pipeline.registry import STEPS
 from exprflow.pipeline.spec import StepSpec
 from exprflow.steps import main as main_step
@@ -65,9 +67,10 @@ def render_step_project(spec: StepSpec) -> str:
 
 
 def rendered_files() -> dict[str, str]:
-    """Relative path → content of every generated MLproject file."""
+    """Relative path → content of every generated file (MLproject files, bake file)."""
     files = {"MLproject": render_top_project()}
     files.update({f"steps/{s.name}/MLproject": render_step_project(s) for s in STEPS})
+    files[BAKE_FILE] = render_bake(STEPS)
     return files
 
 
@@ -89,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with atomic_path(path) as tmp:
                 tmp.write_text(content)
     if stale and not args.write:
-        print(f"stale MLproject files: {stale}; run with --write", file=sys.stderr)
+        print(f"stale generated files: {stale}; run with --write", file=sys.stderr)
         return 1
     return 0
 

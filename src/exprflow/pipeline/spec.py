@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["StepSpec"]
+__all__ = ["RUNTIMES", "Runtime", "StepSpec"]
+
+#: The image stage a step's image is built on (``docker/Dockerfile``): ``python`` (the
+#: scientific stack, no deep-learning framework), ``torch`` or ``tensorflow``.
+Runtime = Literal["python", "torch", "tensorflow"]
+RUNTIMES: tuple[Runtime, ...] = ("python", "torch", "tensorflow")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,11 @@ class StepSpec:
         Whether ``main`` may reuse an earlier run with the same parameters and inputs.
         False for steps that read the pipeline's own runs (``evaluate``, ``promote``):
         their result depends on more than their parameters. Default True.
+    runtime : {"python", "torch", "tensorflow"}
+        Image stage the step's image is built on (default ``"torch"``).
+    merged_by : str
+        For a step that runs as shards (``num_chunks`` / ``chunk_index``), the step that
+        merges them (its Kubernetes merge Job); empty for an unsharded step.
     """
 
     name: str
@@ -41,6 +51,8 @@ class StepSpec:
     upstream: dict[str, tuple[str, str]] = field(default_factory=dict)
     from_main: tuple[str, ...] = ()
     cacheable: bool = True
+    runtime: Runtime = "torch"
+    merged_by: str = ""
 
     @property
     def module(self) -> str:
@@ -49,8 +61,13 @@ class StepSpec:
 
     @property
     def image(self) -> str:
-        """The step's container image: ``docker/Dockerfile`` target ``<name>`` with dashes."""
-        return f"exprflow-{self.name.replace('_', '-')}:latest"
+        """The step's container image: ``exprflow-<target>:latest``."""
+        return f"exprflow-{self.target}:latest"
+
+    @property
+    def target(self) -> str:
+        """The step's ``docker/Dockerfile`` target: its name with dashes."""
+        return self.name.replace("_", "-")
 
     def defaults(self) -> dict[str, Any]:
         """Parameter name → default value."""

@@ -79,6 +79,7 @@ STEP = StepSpec(
     outputs=("report", "headline"),
     upstream={"world": ("simulate", "world")},
     cacheable=False,
+    runtime="python",
 )
 
 

@@ -134,6 +134,7 @@ STEP = StepSpec(
         "reference": ("expecto_reference", "predictions"),
         "personalized": ("expecto_personalized", "predictions"),
     },
+    runtime="python",
 )
 
 

@@ -69,6 +69,7 @@ STEP = StepSpec(
     task="prepare",
     outputs=("prepared", "fasta", "vcf"),
     upstream={"world": ("simulate", "world")},
+    runtime="python",
 )
 
 

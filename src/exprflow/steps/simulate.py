@@ -53,6 +53,7 @@ STEP = StepSpec(
     task="world",
     outputs=("world",),
     from_main=("size", "seed"),
+    runtime="python",
 )
 
 

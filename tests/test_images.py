@@ -1,0 +1,145 @@
+"""The images: a Dockerfile target per step on its runtime stage, pins from pyproject.toml,
+and (where podman is installed) a CPU build from a local base that runs a step through
+MLflow's docker backend."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from exprflow.pipeline.registry import STEPS
+from exprflow.pipeline.spec import RUNTIMES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = (PROJECT_ROOT / "docker" / "Dockerfile").read_text()
+BIN = Path(sys.executable).parent
+
+
+def _requirements_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "requirements", PROJECT_ROOT / "docker" / "requirements.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_step_is_a_target_on_its_runtime_stage() -> None:
+    stages = re.findall(r"^FROM (\S+) AS (\S+)$", DOCKERFILE, re.MULTILINE)
+    targets = {name: base for base, name in stages}
+    for spec in STEPS:
+        assert f"FROM {spec.runtime} AS {spec.target}\n" in DOCKERFILE, spec.name
+    for runtime in RUNTIMES:
+        assert targets.get(runtime) == "deps", f"stage {runtime} must build on deps"
+
+
+def test_stage_requirements_partition_the_pyproject_pins() -> None:
+    script = _requirements_script()
+    pins = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    python = script.requirements(pins, "python", "tensorflow-cpu")
+    (torch,) = script.requirements(pins, "torch", "tensorflow-cpu")
+    (tensorflow,) = script.requirements(pins, "tensorflow", "tensorflow[and-cuda]")
+    assert torch == "torch==2.13.0"
+    assert tensorflow == "tensorflow[and-cuda]==2.21.0"
+    assert sorted([*python, torch, "tensorflow-cpu==2.21.0"]) == sorted(pins)
+    assert not any(p.startswith(("torch", "tensorflow")) for p in python)
+
+
+_BLOCK_FRAMEWORKS = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] in ("torch", "tensorflow", "keras"):
+            raise ImportError(f"{name} is not in the python image")
+sys.meta_path.insert(0, Block())
+"""
+
+
+@pytest.mark.parametrize("spec", [s for s in STEPS if s.runtime == "python"], ids=lambda s: s.name)
+def test_python_runtime_steps_import_without_a_framework(spec) -> None:  # type: ignore[no-untyped-def]
+    code = _BLOCK_FRAMEWORKS + f"import {spec.module}; {spec.module}.main(['--help'])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout
+
+
+def _podman_missing() -> str | None:
+    """Why the podman test cannot run here, or None."""
+    if shutil.which("podman") is None:
+        return "podman is not installed (docker/build-local.sh installs it on Debian as root)"
+    if shutil.which("docker") is None:
+        return (
+            "no docker CLI: MLflow's docker backend calls `docker run` (podman-docker provides it)"
+        )
+    return None
+
+
+@pytest.fixture(scope="module")
+def podman_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """podman's Docker-compatible API on a private socket; its DOCKER_HOST."""
+    socket = tmp_path_factory.mktemp("podman") / "podman.sock"
+    env = {
+        **os.environ,
+        "CONTAINERS_CONF": str(PROJECT_ROOT / "docker" / "local" / "containers.conf"),
+    }
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert socket.exists(), "podman system service did not open its socket in 30 s"
+    yield f"unix://{socket}"
+    os.killpg(service.pid, signal.SIGTERM)
+    service.wait(timeout=30)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(_podman_missing() is not None, reason=str(_podman_missing()))
+def test_simulate_runs_in_its_image_through_mlflow_docker_backend(
+    podman_api: str, tmp_path: Path
+) -> None:
+    import mlflow
+
+    build = subprocess.run(
+        ["bash", str(PROJECT_ROOT / "docker" / "build-local.sh"), "simulate"],
+        capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    data = tmp_path / "data"
+    data.mkdir()
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "DOCKER_HOST": podman_api, "MLFLOW_TRACKING_URI": store}
+    env["PATH"] = os.pathsep.join([str(BIN), env["PATH"]])
+    command = [str(BIN / "mlflow"), "run", str(PROJECT_ROOT / "steps" / "simulate")]
+    command += ["-e", "simulate", "-P", "size=tiny", "--experiment-name", "images"]
+    command += ["-A", "network=host", "-A", f"v={data}:{data}"]
+    command += ["-A", f"e=EXPRFLOW_DATA_ROOT={data}"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    mlflow.set_tracking_uri(store)
+    (run,) = mlflow.search_runs(experiment_names=["images"], output_format="list")
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["mlflow.project.env"] == "docker"
+    assert run.data.tags["mlflow.docker.image.uri"] == "exprflow-simulate:latest"
+    world = Path(run.data.tags["exprflow.output.world"])
+    assert world.is_relative_to(data), "the container wrote outside the shared data root"
+    assert (world / "genome" / "genome.fa").exists()
