@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from exprflow.steps._cli import field_types, parse_params
+from exprflow.errors import InputError
+from exprflow.steps._cli import field_types, parse_flag, parse_params
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,15 @@ def test_bad_values_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_params(_Params, ["--seed", "seven"])
     assert "invalid int value: 'seven'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("true", True), ("YES", True), ("1", True), ("false", False), ("", False)]
+)
+def test_flags_read_true_and_false_words(text: str, value: bool) -> None:
+    assert parse_flag("images", text) is value
+
+
+def test_a_flag_that_is_neither_names_the_parameter() -> None:
+    with pytest.raises(InputError, match="images='maybe'; expected 'true' or 'false'"):
+        parse_flag("images", "maybe")

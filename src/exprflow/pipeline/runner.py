@@ -4,7 +4,8 @@ For each step in order: apply the parent's parameters the step declares it takes
 (``StepSpec.from_main``) and feed its upstream parameters from earlier steps' outputs;
 compute the cache key (:mod:`exprflow.pipeline.cache`); reuse a finished run with that
 key (unless the step is not ``cacheable``), else run the entry point through
-``mlflow.projects.run`` under the parent run. A failed step stops the pipeline with its
+``mlflow.projects.run`` under the parent run: in the local environment, or in the step's
+own image (:mod:`exprflow.pipeline.containers`). A failed step stops the pipeline with its
 error; the next run of ``main`` reuses the steps that finished and resumes from the failed
 one.
 """
@@ -34,6 +35,7 @@ from exprflow.pipeline.cache import (
     output_fingerprints,
     outputs,
 )
+from exprflow.pipeline.containers import Containers
 from exprflow.pipeline.spec import StepSpec
 from exprflow.tracking.fingerprint import code_version
 from exprflow.tracking.step import STEP_RUN_TAG
@@ -63,6 +65,7 @@ def run_steps(
     shared: Mapping[str, Any],
     project_uri: str | Path,
     experiment_id: str,
+    containers: Containers | None = None,
 ) -> list[StepResult]:
     """Run ``steps`` in order under the active MLflow run.
 
@@ -76,6 +79,8 @@ def run_steps(
         The MLflow project holding the entry points.
     experiment_id : str
         Experiment in which step runs are created and looked up.
+    containers : Containers, optional
+        Run each step in its own image with these settings; default: the local environment.
     """
     _ensure_python_on_path()
     client = MlflowClient()
@@ -93,7 +98,7 @@ def run_steps(
             run = cached
         else:
             _log.info("%s: running with %s", label, params)
-            run = _execute(client, spec, params, project_uri, experiment_id)
+            run = _execute(client, spec, params, project_uri, experiment_id, containers)
             for tag, value in {CACHE_TAG: key, **output_fingerprints(run)}.items():
                 client.set_tag(run.info.run_id, tag, value)
         result = StepResult(
@@ -128,16 +133,19 @@ def _execute(
     params: Mapping[str, str],
     project_uri: str | Path,
     experiment_id: str,
+    containers: Containers | None,
 ) -> Any:
+    where: dict[str, Any] = {"uri": str(project_uri), "env_manager": "local"}
+    if containers is not None:
+        where = {"uri": containers.project(project_uri, spec), "docker_args": containers.run_args()}
     try:
         submitted = mlflow.projects.run(
-            str(project_uri),
             entry_point=spec.name,
             parameters=dict(params),
             experiment_id=experiment_id,
             run_name=spec.name,
-            env_manager="local",
             synchronous=True,
+            **where,
         )
     except ExecutionException as exc:
         failed = _latest_child(client, experiment_id, spec.name)

@@ -12,9 +12,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any, TypeVar, get_type_hints
 
-__all__ = ["field_types", "parse_params", "setup_logging", "split_list"]
+from exprflow.errors import InputError
+
+__all__ = ["field_types", "parse_flag", "parse_params", "setup_logging", "split_list"]
 
 T = TypeVar("T")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
 def field_types(cls: type) -> dict[str, type]:
@@ -46,3 +49,23 @@ def setup_logging() -> None:
 def split_list(text: str) -> list[str]:
     """Split a comma-separated parameter into its non-empty, stripped items."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_flag(name: str, text: str) -> bool:
+    """Read a true/false string parameter (MLproject parameters have no boolean type).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    text : str
+        ``true``/``1``/``yes`` or ``false``/``0``/``no``/empty (any case).
+
+    Returns
+    -------
+    bool
+    """
+    value = str(text).strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise InputError(f"argument {name}", f"{name}={text!r}; expected 'true' or 'false'.")
+    return value in _TRUE

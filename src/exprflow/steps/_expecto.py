@@ -30,6 +30,7 @@ import torch
 from exprflow.errors import InputError
 from exprflow.genome.annotation import read_genes
 from exprflow.models.expecto.plugins import ExpectoPlugins, expecto_plugins
+from exprflow.steps._cli import parse_flag
 from exprflow.tracking.step import StepContext
 
 __all__ = [
@@ -52,7 +53,6 @@ SCORING_UPSTREAM = {
     "tissue_models": ("train_tissue", "tissue_models"),
 }
 _DTYPES = ("auto", "fp32", "bf16")
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
 @dataclass(frozen=True)
@@ -126,26 +126,6 @@ def resolve_dtype(dtype: str) -> Literal["fp32", "bf16"]:
     if dtype == "auto":
         return "bf16" if torch.cuda.is_available() else "fp32"
     return "bf16" if dtype == "bf16" else "fp32"
-
-
-def parse_flag(name: str, text: str) -> bool:
-    """Read a true/false string parameter (MLproject parameters have no boolean type).
-
-    Parameters
-    ----------
-    name : str
-        Parameter name, for the message.
-    text : str
-        ``true``/``1``/``yes`` or ``false``/``0``/``no``/empty (any case).
-
-    Returns
-    -------
-    bool
-    """
-    value = str(text).strip().lower()
-    if value not in _TRUE + _FALSE:
-        raise InputError(f"argument {name}", f"{name}={text!r}; expected 'true' or 'false'.")
-    return value in _TRUE
 
 
 def log_inputs(ctx: StepContext, params: object, names: Sequence[str]) -> dict[str, Path]:

@@ -4,6 +4,10 @@ A step takes the parameters of ``main`` it lists in ``StepSpec.from_main`` (``si
 ``seed`` reach ``simulate``); each step's upstream inputs are the URIs its predecessors
 recorded. Unchanged steps are reused (see :mod:`exprflow.pipeline.cache`). The comparison
 report of the ``evaluate`` step is also logged on this run, under ``report/``.
+
+``images=true`` runs every step in its own image (``steps/<step>/MLproject``, MLflow's
+docker backend) with ``docker_args`` (e.g. ``gpus=all,network=host``); see
+:mod:`exprflow.pipeline.containers`.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from pathlib import Path
 
 import mlflow
 
+from exprflow.pipeline.containers import Containers
 from exprflow.pipeline.registry import PIPELINE
 from exprflow.pipeline.runner import StepResult, run_steps
 from exprflow.pipeline.spec import StepSpec
-from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._cli import parse_flag, parse_params, setup_logging
 from exprflow.tracking.step import step_run
 
 __all__ = ["STEP", "MainParams", "main", "run"]
@@ -32,6 +37,12 @@ class MainParams:
 
     size: str = field(default="demo", metadata={"help": "synthetic world size: tiny, demo, bench"})
     seed: int = field(default=0, metadata={"help": "seed of the synthetic world"})
+    images: str = field(
+        default="false", metadata={"help": "'true': run each step in its own image"}
+    )
+    docker_args: str = field(
+        default="", metadata={"help": "docker run options with images, e.g. gpus=all,network=host"}
+    )
 
 
 STEP = StepSpec(name="main", params=MainParams, family="pipeline", task="pipeline")
@@ -41,7 +52,12 @@ def run(params: MainParams, project_uri: str | Path = PROJECT_ROOT) -> dict[str,
     """Run every pipeline step under one parent run; return each step's run id."""
     with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
         experiment_id = mlflow.get_run(ctx.run_id).info.experiment_id
-        results = run_steps(PIPELINE, asdict(params), project_uri, experiment_id)
+        containers = (
+            Containers.from_text(params.docker_args)
+            if parse_flag("images", params.images)
+            else None
+        )
+        results = run_steps(PIPELINE, asdict(params), project_uri, experiment_id, containers)
         reused = sum(r.reused for r in results)
         mlflow.log_metrics({"steps_run": len(results) - reused, "steps_reused": reused})
         for result in results:
