@@ -7,7 +7,7 @@ SIZE ?= demo
 SEED ?= 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test lint format mlproject ui clean
+.PHONY: setup run test lint format mlproject images images-gpu ui clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,13 @@ format: setup
 
 mlproject: setup  ## regenerate MLproject and steps/*/MLproject from the step dataclasses
 	$(BIN)/python -m exprflow.pipeline.mlproject --write
+
+IMAGES ?= simulate train-chromatin
+images:  ## CPU images with podman from a debootstrapped base (docker/README.md); IMAGES="…" picks targets
+	bash docker/build-local.sh $(IMAGES)
+
+images-gpu:  ## every step's GPU image, on a host with Docker Buildx (REGISTRY=… TAG=… to push)
+	docker buildx bake -f docker/docker-bake.json
 
 ui: setup  ## the MLflow UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -25,6 +25,7 @@ from exprflow.pipeline.spec import RUNTIMES
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (PROJECT_ROOT / "docker" / "Dockerfile").read_text()
 BIN = Path(sys.executable).parent
+LOCAL = PROJECT_ROOT / "docker" / "local"
 
 
 def _requirements_script() -> ModuleType:
@@ -91,10 +92,7 @@ def _podman_missing() -> str | None:
 def podman_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """podman's Docker-compatible API on a private socket; its DOCKER_HOST."""
     socket = tmp_path_factory.mktemp("podman") / "podman.sock"
-    env = {
-        **os.environ,
-        "CONTAINERS_CONF": str(PROJECT_ROOT / "docker" / "local" / "containers.conf"),
-    }
+    env = {**os.environ, "CONTAINERS_CONF": str(LOCAL / "containers.conf")}
     service = subprocess.Popen(
         ["podman", "system", "service", "--time=0", f"unix://{socket}"],
         env=env,
@@ -102,11 +100,18 @@ def podman_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while not socket.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert socket.exists(), "podman system service did not open its socket in 30 s"
-    yield f"unix://{socket}"
+    host = f"unix://{socket}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the socket file appears before the API answers
+        probe = subprocess.run(
+            ["podman", "--url", host, "version"], env=env, capture_output=True, check=False
+        )
+        if probe.returncode == 0:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("podman system service did not answer on its socket in 60 s")
+    yield host
     os.killpg(service.pid, signal.SIGTERM)
     service.wait(timeout=30)
 
@@ -127,7 +132,8 @@ def test_simulate_runs_in_its_image_through_mlflow_docker_backend(
     data.mkdir()
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "DOCKER_HOST": podman_api, "MLFLOW_TRACKING_URI": store}
-    env["PATH"] = os.pathsep.join([str(BIN), env["PATH"]])
+    # docker/local/docker: podman's CLI as `docker`, which keeps `docker run --rm` exit codes.
+    env["PATH"] = os.pathsep.join([str(LOCAL), str(BIN), env["PATH"]])
     command = [str(BIN / "mlflow"), "run", str(PROJECT_ROOT / "steps" / "simulate")]
     command += ["-e", "simulate", "-P", "size=tiny", "--experiment-name", "images"]
     command += ["-A", "network=host", "-A", f"v={data}:{data}"]

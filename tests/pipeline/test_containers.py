@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mlflow.entities import Experiment
 
 from exprflow.errors import InputError
 from exprflow.pipeline.containers import Containers, parse_docker_args
@@ -53,3 +54,27 @@ def test_each_step_runs_its_own_image_project(tmp_path: Path) -> None:
     assert containers.project(PROJECT_ROOT, simulate.STEP) == str(PROJECT_ROOT / "steps/simulate")
     with pytest.raises(InputError, match=r"has no image project.*make mlproject"):
         containers.project(tmp_path, simulate.STEP)
+
+
+def _experiment(location: str) -> Experiment:
+    return Experiment("1", "e", location, "active")
+
+
+def test_direct_s3_store_with_credentials_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    containers = Containers({}, Path("/data"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "planted")
+    with pytest.raises(InputError, match="would log the AWS secret key") as caught:
+        containers.with_artifacts(_experiment("s3://bucket/mlflow"))
+    assert "planted" not in str(caught.value)
+    proxied = containers.with_artifacts(_experiment("mlflow-artifacts:/1"))
+    assert proxied == containers  # the proxy: credentials stay on the server, nothing to mount
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert containers.with_artifacts(_experiment("s3://bucket/mlflow")) == containers
+
+
+def test_a_local_artifact_store_is_mounted_at_the_same_path(tmp_path: Path) -> None:
+    containers = Containers({}, tmp_path / "data").with_artifacts(
+        _experiment(f"file://{tmp_path}/mlruns/1")
+    )
+    assert containers.artifacts == tmp_path / "mlruns" / "1"
+    assert containers.run_args()["volume"] == f"{tmp_path}/mlruns/1:{tmp_path}/mlruns/1"

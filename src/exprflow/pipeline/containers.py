@@ -4,16 +4,25 @@ With images on, ``main`` runs step ``<step>`` as the project ``steps/<step>`` (w
 ``docker_env`` names the step's image) through MLflow's docker backend. Steps pass large
 outputs to each other as paths under the data root, so the data root is bind-mounted into
 every container at the same absolute path and ``EXPRFLOW_DATA_ROOT`` names it there; on a
-cluster it is a shared volume (``docker/kubernetes.md``). Other ``docker run`` options come
+cluster it is a shared volume (``docker/kubernetes.md``). With a local artifact store the
+experiment's artifact folder is mounted the same way (MLflow mounts only the step's own run
+folder, and steps read their predecessors' artifacts). Other ``docker run`` options come
 from the user (``gpus=all``, ``network=host`` to reach a tracking server on the host's
 loopback, ``env-file=…`` for tracking credentials: an env file keeps them out of the
-``docker run`` command MLflow logs).
+``docker run`` command MLflow logs). For the same reason steps in images must reach S3
+through the tracking server's artifact proxy: with an ``s3://`` artifact store MLflow would
+put ``AWS_SECRET_ACCESS_KEY`` on that logged command line, so
+:meth:`Containers.with_artifacts` refuses it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlparse
+
+from mlflow.entities import Experiment
 
 from exprflow.errors import InputError
 from exprflow.pipeline.spec import StepSpec
@@ -60,10 +69,13 @@ class Containers:
         The user's ``docker run`` options (see :func:`parse_docker_args`).
     root : Path
         The data root shared with the containers (default: this process's).
+    artifacts : Path, optional
+        A local artifact folder to share too (see :meth:`with_artifacts`).
     """
 
     docker_args: dict[str, str | bool]
     root: Path
+    artifacts: Path | None = None
 
     @classmethod
     def from_text(cls, docker_args: str) -> Containers:
@@ -80,8 +92,38 @@ class Containers:
             )  # fmt: skip
         return str(path)
 
+    def with_artifacts(self, experiment: Experiment) -> Containers:
+        """These settings for ``experiment``: its local artifact folder shared, if it has one.
+
+        Raises
+        ------
+        InputError
+            For a direct ``s3://`` artifact store while AWS credentials are set here:
+            MLflow's docker backend would pass the secret key as ``-e`` on the ``docker
+            run`` command it logs.
+        """
+        location = experiment.artifact_location
+        parsed = urlparse(location)
+        if parsed.scheme == "s3" and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+            raise InputError(
+                location,
+                "steps in images with a direct S3 artifact store: MLflow would log the "
+                "AWS secret key on its docker command line.",
+                fix="serve artifacts through the tracking server (--artifacts-destination "
+                "s3://…, docker/tracking-server.md), so credentials stay on the server.",
+            )
+        if parsed.scheme in ("", "file"):
+            return replace(self, artifacts=Path(parsed.path).resolve())
+        return self
+
     def run_args(self) -> dict[str, str | bool]:
-        """``docker_args`` for ``mlflow.projects.run``: the user's, plus the data root."""
+        """``docker_args`` for ``mlflow.projects.run``: the user's, plus the shared folders."""
         self.root.mkdir(parents=True, exist_ok=True)
-        mount = {"v": f"{self.root}:{self.root}", "e": f"EXPRFLOW_DATA_ROOT={self.root}"}
-        return {**self.docker_args, **mount}
+        mounts: dict[str, str | bool] = {
+            "v": f"{self.root}:{self.root}",
+            "e": f"EXPRFLOW_DATA_ROOT={self.root}",
+        }
+        if self.artifacts is not None:
+            self.artifacts.mkdir(parents=True, exist_ok=True)
+            mounts["volume"] = f"{self.artifacts}:{self.artifacts}"
+        return {**self.docker_args, **mounts}

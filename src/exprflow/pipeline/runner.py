@@ -84,6 +84,8 @@ def run_steps(
     """
     _ensure_python_on_path()
     client = MlflowClient()
+    if containers is not None:
+        containers = containers.with_artifacts(client.get_experiment(experiment_id))
     done: dict[str, dict[str, str]] = {}
     results = []
     for index, spec in enumerate(steps, start=1):
@@ -152,7 +154,10 @@ def _execute(
         error = failed.data.tags.get("exprflow.error", str(exc)) if failed else str(exc)
         run_id = failed.info.run_id if failed else "?"
         raise PipelineError(f"step {spec.name!r} failed (run {run_id}): {error}") from exc
-    return client.get_run(submitted.run_id)
+    run = client.get_run(submitted.run_id)
+    if error := run.data.tags.get("exprflow.error"):  # failed, though its process exited 0
+        raise PipelineError(f"step {spec.name!r} failed (run {run.info.run_id}): {error}")
+    return run
 
 
 def _latest_child(client: MlflowClient, experiment_id: str, entry_point: str) -> Any:
