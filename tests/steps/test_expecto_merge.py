@@ -1,8 +1,14 @@
-"""``expecto_merge`` on folders of ``expecto_personalized`` chunks: merges, or refuses gaps."""
+"""``expecto_merge`` on folders of ``expecto_personalized`` chunks: merges, or refuses gaps.
+
+Also the cluster protocol for real on the tiny world: shards nested under a parent run
+(``EXPRFLOW_PARENT_RUN_ID``, ``JOB_COMPLETION_INDEX``), the merge finding their folders
+and ending the parent.
+"""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,6 +23,7 @@ from exprflow.scoring.merge import predictions_table
 from exprflow.scoring.store import GENES_DIR, MANIFESTS_DIR
 from exprflow.steps import expecto_personalized
 from exprflow.steps.expecto_merge import ExpectoMergeParams, run
+from exprflow.tracking.shards import CHUNK_TAG, PARENT_ENV, create_parent_run
 from exprflow.tracking.step import OUTPUT_TAG
 
 #: Rows of the world's gene_list.csv scored, one per chunk.
@@ -30,6 +37,7 @@ class Chunks(NamedTuple):
     dirs: list[Path]
     genes: Path
     gene_ids: list[str]
+    params: expecto_personalized.ExpectoPersonalizedParams
 
 
 @pytest.fixture(scope="module")
@@ -41,20 +49,18 @@ def chunks(module_tracking: Path, tiny_world: Path, tiny_expecto: TinyExpecto) -
     samples = module_tracking / "samples.txt"
     samples.write_text(_samples(tiny_world))  # the plain layout: one id per line
     dirs = [module_tracking / "chunk0", module_tracking / "chunk1"]
+    base = expecto_personalized.ExpectoPersonalizedParams(
+        world=str(tiny_world),
+        genes=str(genes),
+        samples=str(samples),
+        chromatin_model=str(tiny_expecto.checkpoint),
+        tissue_models=str(tiny_expecto.tissue_models),
+    )
     for index, work_dir in enumerate(dirs):
-        params = expecto_personalized.ExpectoPersonalizedParams(
-            world=str(tiny_world),
-            genes=str(genes),
-            samples=str(samples),
-            chromatin_model=str(tiny_expecto.checkpoint),
-            tissue_models=str(tiny_expecto.tissue_models),
-            num_chunks=2,
-            chunk_index=index,
-            work_dir=str(work_dir),
-        )
+        params = replace(base, num_chunks=2, chunk_index=index, work_dir=str(work_dir))
         outputs = expecto_personalized.run(params)
         assert "predictions" not in outputs  # neither folder holds every gene
-    return Chunks(dirs, genes, [lines[i].split(",")[0] for i in GENE_ROWS])
+    return Chunks(dirs, genes, [lines[i].split(",")[0] for i in GENE_ROWS], base)
 
 
 def _samples(world: Path) -> str:
@@ -144,3 +150,47 @@ def test_refuses_and_writes_nothing(case: str, chunks: Chunks, tmp_path: Path) -
     assert failed.info.status == "FAILED"
     assert OUTPUT_TAG + "predictions" not in failed.data.tags
     assert not list(tmp_path.glob("merged.*"))
+
+
+def _table(uri: str) -> pd.DataFrame:
+    return pd.read_csv(mlflow.artifacts.download_artifacts(uri), sep="\t")
+
+
+def test_shards_under_a_parent_run_merge_into_the_unsharded_result(
+    chunks: Chunks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPRFLOW_DATA_ROOT", str(tmp_path / "single"))
+    single = expecto_personalized.run(chunks.params)  # num_chunks=1: merges itself
+    sharded = replace(chunks.params, num_chunks=2)  # chunk_index -1: JOB_COMPLETION_INDEX
+    spec = expecto_personalized.STEP
+    parent = create_parent_run(
+        spec.name, family=spec.family, task=spec.task, params=asdict(sharded), shards=2
+    )
+    monkeypatch.setenv("EXPRFLOW_DATA_ROOT", str(tmp_path / "cluster"))
+    monkeypatch.setenv(PARENT_ENV, parent)
+    for index in ("1", "0"):  # pods finish in any order; none merges
+        monkeypatch.setenv("JOB_COMPLETION_INDEX", index)
+        assert "predictions" not in expecto_personalized.run(sharded)
+    monkeypatch.delenv("JOB_COMPLETION_INDEX")
+    merged = run(ExpectoMergeParams(output=str(tmp_path / "merged.tsv.gz")))
+
+    children = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent}'",
+        output_format="list",
+        order_by=["attributes.start_time ASC"],
+    )
+    assert [(r.info.run_name, r.data.tags.get(CHUNK_TAG), r.info.status) for r in children] == [
+        ("expecto_personalized-shard-1", "1/2", "FINISHED"),
+        ("expecto_personalized-shard-0", "0/2", "FINISHED"),
+        ("expecto_merge", None, "FINISHED"),
+    ]
+    (work_dir,) = {r.data.tags[OUTPUT_TAG + "work_dir"] for r in children[:2]}  # shared
+    assert Path(work_dir).is_relative_to(tmp_path / "cluster")
+    ended = mlflow.get_run(parent)
+    assert ended.info.status == "FINISHED"
+    assert ended.data.tags[OUTPUT_TAG + "predictions"] == merged["predictions"]
+    assert ended.data.tags[OUTPUT_TAG + "work_dir"] == work_dir
+    assert ended.data.params["num_chunks"] == "2"
+    expected = _table(single["predictions"])
+    pd.testing.assert_frame_equal(_table(ended.data.tags[OUTPUT_TAG + "predictions"]), expected)

@@ -41,7 +41,9 @@ def _parameters(spec: StepSpec) -> dict[str, dict[str, object]]:
 
 
 def _entry_point(spec: StepSpec, pythonpath: bool) -> dict[str, object]:
-    args = " ".join(f"--{name} {{{name}}}" for name in _parameters(spec))
+    # ``--name={name}``: MLflow's kubernetes backend runs the command without a shell, so an
+    # empty value must not become a separate ``''`` argument.
+    args = " ".join(f"--{name}={{{name}}}" for name in _parameters(spec))
     prefix = "PYTHONPATH=src:$PYTHONPATH " if pythonpath else ""
     return {"parameters": _parameters(spec), "command": f"{prefix}python -m {spec.module} {args}"}
 
@@ -59,7 +61,7 @@ def render_top_project() -> str:
 def render_step_project(spec: StepSpec) -> str:
     """``steps/<step>/MLproject``: the step's entry point in its own image."""
     project = {
-        "name": f"exprflow-{spec.name}",
+        "name": f"exprflow-{spec.target}",  # Kubernetes names (backend Jobs) refuse "_"
         "docker_env": {"image": spec.image},
         "entry_points": {spec.name: _entry_point(spec, pythonpath=False)},
     }

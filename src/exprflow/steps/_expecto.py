@@ -30,7 +30,6 @@ import torch
 from exprflow.errors import InputError
 from exprflow.genome.annotation import read_genes
 from exprflow.models.expecto.plugins import ExpectoPlugins, expecto_plugins
-from exprflow.steps._cli import parse_flag
 from exprflow.tracking.step import StepContext
 
 __all__ = [
@@ -39,7 +38,6 @@ __all__ = [
     "build_plugins",
     "check_scoring_params",
     "log_inputs",
-    "parse_flag",
     "read_gene_table",
     "read_samples",
     "resolve_dtype",

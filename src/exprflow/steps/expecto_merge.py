@@ -7,9 +7,17 @@ chunk; ``expecto_personalized`` lists the whole gene list in every chunk's folde
 gene of ``genes`` found in no folder (a chunk that never started), or a gene in two
 folders (:func:`~exprflow.scoring.merge.merge_shards`).
 
+Under a cluster submission (``EXPRFLOW_PARENT_RUN_ID`` set, :mod:`exprflow.deploy.kubernetes`)
+the run is a child of the submission's parent run. With ``work_dir`` empty it merges the
+work folders the shards recorded (``exprflow.output.work_dir`` of each shard's run), and
+refuses while a shard has no FINISHED run (:func:`~exprflow.tracking.shards.finished_shards`);
+on success it records ``predictions`` and ``work_dir`` on the parent and ends it FINISHED,
+on failure it ends it FAILED.
+
 Inputs:
-    ``work_dir`` one work folder, or several separated by commas; ``genes`` (optional)
-    the gene list that must be complete (gene_list.csv, GTF or geneanno.csv).
+    ``work_dir`` one work folder, or several separated by commas (empty under a parent
+    run: the shards'); ``genes`` (optional) the gene list that must be complete
+    (gene_list.csv, GTF or geneanno.csv).
 Step parameters:
     ``output`` the table to write (``.tsv``, ``.tsv.gz`` or ``.parquet``).
 Outputs:
@@ -36,7 +44,8 @@ from exprflow.scoring.merge import merge_shards
 from exprflow.scoring.store import REF
 from exprflow.steps._cli import parse_params, setup_logging, split_list
 from exprflow.steps._expecto import read_gene_table
-from exprflow.tracking.step import StepContext, step_run
+from exprflow.tracking.shards import finished_shards
+from exprflow.tracking.step import OUTPUT_TAG, StepContext, step_run
 
 __all__ = ["STEP", "ExpectoMergeParams", "main", "run"]
 
@@ -65,16 +74,37 @@ STEP = StepSpec(
     outputs=("predictions",),
     upstream={"work_dir": ("expecto_personalized", "work_dir")},
 )
+#: The sharded step this step merges.
+MERGES = STEP.upstream["work_dir"][0]
+
+
+def _shard_work_dirs(parent_run_id: str) -> list[str]:
+    """The work folders the parent's shards recorded, each once, in chunk order."""
+    dirs: list[str] = []
+    for run in finished_shards(parent_run_id, MERGES):
+        folder = run.data.tags.get(OUTPUT_TAG + "work_dir")
+        if folder is None:
+            raise InputError(
+                f"shard run {run.info.run_id}",
+                f"recorded no {OUTPUT_TAG}work_dir.",
+                fix="rerun that shard; pass -P work_dir=<folder> to merge by hand.",
+            )
+        if folder not in dirs:
+            dirs.append(folder)
+    return dirs
 
 
 def _work_dirs(params: ExpectoMergeParams, ctx: StepContext) -> list[Path]:
     """Record each work folder as an input; return their local paths."""
     dirs = split_list(params.work_dir)
+    if not dirs and ctx.parent_run_id:
+        dirs = _shard_work_dirs(ctx.parent_run_id)
     if not dirs:
         raise InputError(
             "expecto_merge parameters",
             "work_dir is required.",
-            fix="pass -P work_dir=<folder>[,<folder>…] (expecto_personalized's work_dir).",
+            fix="pass -P work_dir=<folder>[,<folder>…] (expecto_personalized's work_dir), "
+            "or run under the shards' parent run (EXPRFLOW_PARENT_RUN_ID).",
         )
     names = ["work_dir"] if len(dirs) == 1 else [f"work_dir_{i}" for i in range(len(dirs))]
     return [ctx.log_input(name, uri) for name, uri in zip(names, dirs, strict=True)]
@@ -83,14 +113,19 @@ def _work_dirs(params: ExpectoMergeParams, ctx: StepContext) -> list[Path]:
 def run(params: ExpectoMergeParams) -> dict[str, str]:
     """Merge the work folders; log the table; return the step's outputs."""
     started = time.perf_counter()
-    with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
+    with step_run(
+        STEP.name, family=STEP.family, task=STEP.task, params=asdict(params), merges=MERGES
+    ) as ctx:
         dirs = _work_dirs(params, ctx)
         expected = None
         if params.genes:
             expected = read_gene_table(ctx.log_input("genes", params.genes))["gene_id"].tolist()
         dest = Path(params.output)
         table = merge_shards(dirs, dest, expected=expected)
-        ctx.log_artifact_output("predictions", dest, "predictions")
+        ctx.log_parent_output(
+            "predictions", ctx.log_artifact_output("predictions", dest, "predictions")
+        )
+        ctx.log_parent_output("work_dir", ",".join(str(d.resolve()) for d in dirs))
         samples = table.loc[table["sample"] != REF, "sample"].unique()
         mlflow.log_metrics(
             {

@@ -35,7 +35,10 @@ Outputs:
     (``ref`` for the reference row), ``haplotype`` (0 for ``ref``, else 1 or 2), then one
     float32 column per tissue (``ln(RPKM + pseudocount)``); genes sorted by id, rows
     ``ref`` then each sample's haplotypes 1 and 2. Otherwise ``expecto_merge`` (or the
-    last chunk) merges.
+    last chunk) merges. A shard of a cluster submission (``EXPRFLOW_PARENT_RUN_ID`` set;
+    see :mod:`exprflow.deploy.kubernetes`) never merges: its run, ``<step>-shard-<i>``,
+    is a child of the submission's parent run, and the merge Job (``expecto_merge``)
+    records ``predictions`` on the parent.
 Metrics: ``n_genes_scored``, ``n_genes_skipped`` (already in the work folder),
 ``n_samples``, ``windows_requested``, ``windows_evaluated``, ``dedup_ratio``
 (requested / evaluated), ``seconds`` (wall time of the step body, merge included),
@@ -64,14 +67,13 @@ from exprflow.scoring.merge import merge_shards
 from exprflow.scoring.plan import GeneTask, check_samples, plan_genes
 from exprflow.scoring.shards import resolve_chunk_index, shard_genes
 from exprflow.scoring.store import gene_path, write_manifest
-from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._cli import parse_flag, parse_params, setup_logging
 from exprflow.steps._expecto import (
     SCORING_UPSTREAM,
     ExpectoScoringParams,
     build_plugins,
     check_scoring_params,
     log_inputs,
-    parse_flag,
     read_gene_table,
     read_samples,
     resolve_dtype,
@@ -128,6 +130,7 @@ STEP = StepSpec(
     task="expression",
     outputs=("predictions", "work_dir"),
     upstream=dict(SCORING_UPSTREAM),
+    merged_by="expecto_merge",
 )
 
 
@@ -245,12 +248,15 @@ def run(params: ExpectoPersonalizedParams) -> dict[str, str]:
     with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
         check_scoring_params(params, STEP.name)
         chunk = _chunk(params)
-        mlflow.set_tag("exprflow.chunk", f"{chunk}/{params.num_chunks}")
+        ctx.record_chunk(STEP.name, chunk, params.num_chunks)
         params = fill_from_world(params, _FROM_WORLD, STEP.name, optional=("samples",))
         names = ("fasta", "genes", "vcf", "samples", "chromatin_model", "tissue_models")
         paths = log_inputs(ctx, params, names)
         result, gene_ids, samples = _score(ctx, params, paths, chunk)
-        _merge_when_complete(ctx, result.out_dir, gene_ids)
+        if ctx.parent_run_id is None:
+            _merge_when_complete(ctx, result.out_dir, gene_ids)
+        else:
+            log.info("shard of parent run %s: %s merges", ctx.parent_run_id, STEP.merged_by)
         _log_metrics(result, len(samples), started)
         return ctx.outputs
 

@@ -10,6 +10,10 @@ created (``MLFLOW_RUN_ID``) or starts one, and records:
 - every output URI as tag ``exprflow.output.<name>`` (what the pipeline passes downstream);
 - the end state: FINISHED, or FAILED with the error in tag ``exprflow.error`` and the
   traceback as artifact ``error.txt``.
+
+A step run started with ``EXPRFLOW_PARENT_RUN_ID`` set (and no ``MLFLOW_RUN_ID``) nests
+under that parent run: the shards of a sharded step on a cluster, and the merge that ends
+the parent (see :mod:`exprflow.tracking.shards`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from exprflow.tracking.datasets import dataset_input
 from exprflow.tracking.fingerprint import code_version, fingerprint
+from exprflow.tracking.shards import CHUNK_TAG, fail_parent, finish_parent, parent_run
 from exprflow.tracking.store import configure, mark_model_training
 from exprflow.tracking.uris import is_remote, local_path
 
@@ -44,6 +50,28 @@ class StepContext:
     run_id: str
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    #: The parent run this run is nested under (``EXPRFLOW_PARENT_RUN_ID``), else None.
+    parent_run_id: str | None = None
+    #: Outputs recorded on the parent when a merging step ends (:meth:`log_parent_output`).
+    parent_outputs: dict[str, str] = field(default_factory=dict)
+
+    def record_chunk(self, step: str, chunk: int, num_chunks: int) -> None:
+        """Tag the run as chunk ``chunk`` of ``num_chunks``; name it ``<step>-shard-<chunk>``.
+
+        The name is set only on a run nested under a parent (a shard of a cluster job);
+        a standalone run keeps the name it was given.
+        """
+        mlflow.set_tag(CHUNK_TAG, f"{chunk}/{num_chunks}")
+        if self.parent_run_id:
+            mlflow.set_tag(MLFLOW_RUN_NAME, f"{step}-shard-{chunk}")
+
+    def log_parent_output(self, name: str, uri: str) -> None:
+        """Record output ``name`` for the parent run, written when a merging step succeeds.
+
+        Does nothing on a run without a parent.
+        """
+        if self.parent_run_id:
+            self.parent_outputs[name] = uri
 
     def log_input(self, name: str, uri: str, *, context: str = "input") -> Path:
         """Record ``uri`` as dataset input ``name``; return a local path to read it from."""
@@ -86,8 +114,14 @@ def step_run(
     family: str,
     task: str,
     params: Mapping[str, object],
+    merges: str = "",
 ) -> Iterator[StepContext]:
     """Run a step body inside its MLflow run; end it FINISHED or FAILED with the error.
+
+    With ``EXPRFLOW_PARENT_RUN_ID`` set and no ``MLFLOW_RUN_ID``, the run is a child of
+    that parent run (in its experiment), which must be a run of ``step`` (a shard) or of
+    ``merges`` (the merge). A merging step's run also ends the parent: on success with the
+    outputs given to :meth:`StepContext.log_parent_output`, FINISHED; on failure FAILED.
 
     Parameters
     ----------
@@ -99,9 +133,25 @@ def step_run(
         Task tag, e.g. ``"world"``; the same task shares metric names across families.
     params : Mapping
         The step's parameters (already defaults-applied), logged as run parameters.
+    merges : str, default ""
+        For a merging step, the sharded step whose shards it merges (and whose parent
+        run it ends); empty otherwise.
+
+    Raises
+    ------
+    InputError
+        ``EXPRFLOW_PARENT_RUN_ID`` names no run, or a run of another step.
     """
     configure()
-    run = mlflow.start_run()
+    parent = parent_run(step, merges)
+    if parent is None:
+        run = mlflow.start_run()
+    else:
+        run = mlflow.start_run(
+            experiment_id=parent.info.experiment_id,
+            parent_run_id=parent.info.run_id,
+            run_name=step,
+        )
     run_id = run.info.run_id
     mark_model_training(run.info.experiment_id)
     existing = mlflow.get_run(run_id).data.params
@@ -114,11 +164,22 @@ def step_run(
             "exprflow.code_version": code_version(),
         }
     )
+    ctx = StepContext(run_id=run_id, parent_run_id=parent.info.run_id if parent else None)
+    ends_parent = bool(merges and ctx.parent_run_id)
     try:
-        yield StepContext(run_id=run_id)
+        yield ctx
+        if ends_parent:
+            assert ctx.parent_run_id is not None
+            outputs = {OUTPUT_TAG + name: uri for name, uri in ctx.parent_outputs.items()}
+            finish_parent(ctx.parent_run_id, outputs)
     except BaseException as exc:
         _record_failure(exc)
         mlflow.end_run("FAILED")
+        if ends_parent:
+            assert ctx.parent_run_id is not None
+            fail_parent(
+                ctx.parent_run_id, f"{step} (run {run_id}) failed: {type(exc).__name__}: {exc}"
+            )
         raise
     mlflow.end_run("FINISHED")
 

@@ -1,0 +1,1 @@
+"""Kubernetes manifests of the steps: sharded Indexed Jobs, their merge, MLflow's backend."""
