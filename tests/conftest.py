@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,11 +59,16 @@ def _use_store(root: Path, empty: Path, patch: pytest.MonkeyPatch) -> str:
 
 
 def _end_runs() -> None:
-    """End open runs and forget the store and the active experiment (MLflow globals)."""
+    """End open runs and forget the store and the active experiment (MLflow globals).
+
+    ``mlflow.set_experiment`` also exports ``MLFLOW_EXPERIMENT_ID``, which would point later
+    tests (and ``configure``) at an experiment of a store they do not use.
+    """
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
     mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 @pytest.fixture

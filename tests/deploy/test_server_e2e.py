@@ -31,7 +31,7 @@ from boto3.s3.transfer import TransferConfig
 from mlflow.entities import Run
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
-from tests.deploy._live import (
+from tests._live import (
     end_group,
     free_port,
     group_command_lines,

@@ -11,12 +11,7 @@ import http.client
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from tests._live import end_group, free_port, start, wait_until_up
 
 from exprflow.models.expecto.pyfunc import MAX_ROWS, SEQUENCE_LENGTH, log_expecto_model
 
@@ -49,61 +45,23 @@ def champion(module_tracking: Path, tiny_expecto) -> str:
     return CHAMPION
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"mlflow models serve exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"mlflow models serve did not answer /ping in 90 s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def server(champion: str, module_tracking: Path) -> Iterator[str]:
     """``mlflow models serve -m models:/expecto@champion`` on a free loopback port; its URL."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ["PATH"]])}
     assert env["MLFLOW_TRACKING_URI"].startswith("sqlite:///")  # the module's store
     log = module_tracking / "serve.log"
     command = [str(BIN / "mlflow"), "models", "serve", "-m", champion, "--env-manager", "local"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        # Own session: the CLI and the uvicorn it starts are one process group to end.
-        process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    # Own session: the CLI and the uvicorn it starts are one process group to end.
+    process = start(command, env=env, cwd=module_tracking, log=log)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_until_up(url, process, log)
+        wait_until_up(f"{url}/ping", process, log, seconds=90)
         yield url
     finally:
-        _end_group(process)
-
-
-def _end_group(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server's process group (kill it after 15 s) and reap the CLI."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:  # already gone
-            break
-        try:
-            process.wait(timeout=15)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    process.wait()
+        end_group(process)
 
 
 def _post(url: str, body: bytes, content_type: str | None = "application/json") -> tuple[int, str]:

@@ -11,12 +11,7 @@ equal to an unsharded run's, and the Secret's password is in no run's params or 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from tests._live import end_group, free_port, start, wait_until_up
 from tests.conftest import TinyExpecto
 from tests.deploy.kubernetes._pods import run_pod
 
@@ -40,55 +36,22 @@ GENE_ROWS = [14, 17, 23]
 PASSWORD = "planted-pa55word-7c1e"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _end_group(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server's process group (kill it after 15 s) and reap it."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=15)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    process.wait()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``mlflow server`` on a free loopback port (sqlite, proxied local artifacts); its URL."""
     root = tmp_path_factory.mktemp("server")
-    port = _free_port()
+    port = free_port()
     command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--workers", "1"]
     command += ["--artifacts-destination", str(root / "artifacts")]
     log = root / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    process = start(command, env=os.environ, cwd=root, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not come up:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
+        wait_until_up(f"{url}/health", process, log, seconds=120)
         yield url
     finally:
-        _end_group(process)
+        end_group(process)
 
 
 def _inputs(world: Path, model: TinyExpecto, root: Path) -> dict[str, str]:
@@ -119,6 +82,7 @@ def test_submitted_shards_and_merge_finish_the_parent_run(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
