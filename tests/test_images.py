@@ -18,6 +18,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
 
 from exprflow.pipeline.registry import STEPS
 from exprflow.pipeline.spec import RUNTIMES
@@ -116,36 +118,58 @@ def podman_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     service.wait(timeout=30)
 
 
-@pytest.mark.integration
-@pytest.mark.skipif(_podman_missing() is not None, reason=str(_podman_missing()))
-def test_simulate_runs_in_its_image_through_mlflow_docker_backend(
-    podman_api: str, tmp_path: Path
-) -> None:
-    import mlflow
-
+@pytest.fixture(scope="module")
+def simulate_image() -> str:
+    """The CPU ``simulate`` image, built (or found up to date) by docker/build-local.sh."""
     build = subprocess.run(
         ["bash", str(PROJECT_ROOT / "docker" / "build-local.sh"), "simulate"],
         capture_output=True, text=True, timeout=3600,
     )  # fmt: skip
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
-    data = tmp_path / "data"
+    return "exprflow-simulate:latest"
+
+
+def _run_simulate(
+    podman_api: str, root: Path, size: str
+) -> tuple[subprocess.CompletedProcess[str], Run]:
+    """``mlflow run steps/simulate`` in its image with the data root shared; its only run."""
+    data = root / "data"
     data.mkdir()
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = f"sqlite:///{root / 'mlflow.db'}"
     env = {**os.environ, "DOCKER_HOST": podman_api, "MLFLOW_TRACKING_URI": store}
     # docker/local/docker: podman's CLI as `docker`, which keeps `docker run --rm` exit codes.
     env["PATH"] = os.pathsep.join([str(LOCAL), str(BIN), env["PATH"]])
     command = [str(BIN / "mlflow"), "run", str(PROJECT_ROOT / "steps" / "simulate")]
-    command += ["-e", "simulate", "-P", "size=tiny", "--experiment-name", "images"]
+    command += ["-e", "simulate", "-P", f"size={size}", "--experiment-name", "images"]
     command += ["-A", "network=host", "-A", f"v={data}:{data}"]
     command += ["-A", f"e=EXPRFLOW_DATA_ROOT={data}"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("images").experiment_id])
+    return done, run
 
-    mlflow.set_tracking_uri(store)
-    (run,) = mlflow.search_runs(experiment_names=["images"], output_format="list")
+
+@pytest.mark.integration
+@pytest.mark.skipif(_podman_missing() is not None, reason=str(_podman_missing()))
+def test_simulate_runs_in_its_image_through_mlflow_docker_backend(
+    podman_api: str, simulate_image: str, tmp_path: Path
+) -> None:
+    done, run = _run_simulate(podman_api, tmp_path, "tiny")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert run.info.status == "FINISHED"
     assert run.data.tags["mlflow.project.env"] == "docker"
-    assert run.data.tags["mlflow.docker.image.uri"] == "exprflow-simulate:latest"
+    assert run.data.tags["mlflow.docker.image.uri"] == simulate_image
     world = Path(run.data.tags["exprflow.output.world"])
-    assert world.is_relative_to(data), "the container wrote outside the shared data root"
+    assert world.is_relative_to(tmp_path / "data"), "the container wrote outside the data root"
     assert (world / "genome" / "genome.fa").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(_podman_missing() is not None, reason=str(_podman_missing()))
+def test_a_step_failing_in_its_image_fails_the_mlflow_run(
+    podman_api: str, simulate_image: str, tmp_path: Path
+) -> None:
+    done, run = _run_simulate(podman_api, tmp_path, "galactic")
+    assert done.returncode != 0
+    assert run.info.status == "FAILED"
+    assert "unknown world size 'galactic'" in done.stdout + done.stderr
