@@ -129,6 +129,10 @@ def simulate_image() -> str:
     return "exprflow-simulate:latest"
 
 
+#: What an earlier test's MLflow session may have exported; `mlflow run` takes its own.
+_RUN_VARIABLES = {"MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"}
+
+
 def _run_simulate(
     podman_api: str, root: Path, size: str
 ) -> tuple[subprocess.CompletedProcess[str], Run]:
@@ -136,7 +140,8 @@ def _run_simulate(
     data = root / "data"
     data.mkdir()
     store = f"sqlite:///{root / 'mlflow.db'}"
-    env = {**os.environ, "DOCKER_HOST": podman_api, "MLFLOW_TRACKING_URI": store}
+    env = {k: v for k, v in os.environ.items() if k not in _RUN_VARIABLES}
+    env.update({"DOCKER_HOST": podman_api, "MLFLOW_TRACKING_URI": store})
     # docker/local/docker: podman's CLI as `docker`, which keeps `docker run --rm` exit codes.
     env["PATH"] = os.pathsep.join([str(LOCAL), str(BIN), env["PATH"]])
     command = [str(BIN / "mlflow"), "run", str(PROJECT_ROOT / "steps" / "simulate")]

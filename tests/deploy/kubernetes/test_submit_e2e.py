@@ -74,6 +74,16 @@ def _table(uri: str) -> pd.DataFrame:
     return pd.read_csv(mlflow.artifacts.download_artifacts(uri), sep="\t")
 
 
+@pytest.fixture
+def own_experiment() -> Iterator[None]:
+    """No experiment id from earlier tests, and none left behind: ``configure`` (through
+    ``mlflow.set_experiment``) exports ``MLFLOW_EXPERIMENT_ID``."""
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    yield
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+
+@pytest.mark.usefixtures("own_experiment")
 def test_submitted_shards_and_merge_finish_the_parent_run(
     server: str,
     tiny_world: Path,
@@ -82,7 +92,6 @@ def test_submitted_shards_and_merge_finish_the_parent_run(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
