@@ -1,10 +1,12 @@
 """Print one image stage's pinned requirements, from pyproject.toml's one dependency list.
 
-    python docker/requirements.py python|torch|tensorflow [--tensorflow NAME] [--pyproject PATH]
+    python docker/requirements.py {python,torch,tensorflow,server} [--tensorflow NAME]
+                                  [--pyproject PATH]
 
 ``python``: every runtime dependency but the deep-learning frameworks; ``torch``: the
 torch pin; ``tensorflow``: the TensorFlow pin, under the flavour's package name
-(``tensorflow[and-cuda]`` for the GPU images, ``tensorflow-cpu`` for a CPU build).
+(``tensorflow[and-cuda]`` for the GPU images, ``tensorflow-cpu`` for a CPU build);
+``server``: the ``server`` extra (the tracking server's own packages).
 Standard library only: it runs in the image before anything is installed.
 """
 
@@ -17,7 +19,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-STAGES = ("python", "torch", "tensorflow")
+STAGES = ("python", "torch", "tensorflow", "server")
 _NAME = re.compile(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?(.*)$")
 
 
@@ -53,10 +55,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tensorflow", default="tensorflow[and-cuda]", help="TensorFlow package")
     parser.add_argument("--pyproject", type=Path, default=Path("pyproject.toml"))
     args = parser.parse_args(argv)
-    dependencies = tomllib.loads(args.pyproject.read_text())["project"]["dependencies"]
-    sys.stdout.write(
-        "".join(f"{line}\n" for line in requirements(dependencies, args.stage, args.tensorflow))
-    )
+    project = tomllib.loads(args.pyproject.read_text())["project"]
+    if args.stage == "server":
+        lines = project["optional-dependencies"]["server"]
+    else:
+        lines = requirements(project["dependencies"], args.stage, args.tensorflow)
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,19 @@ def test_stage_requirements_partition_the_pyproject_pins() -> None:
     assert not any(p.startswith(("torch", "tensorflow")) for p in python)
 
 
+def test_the_server_stage_installs_the_server_extra_and_starts_the_server() -> None:
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    server = pyproject["project"]["optional-dependencies"]["server"]
+    assert any(p.startswith("flask-wtf==") for p in server)  # MLflow's basic-auth app
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "docker" / "requirements.py"), "server"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == server
+    assert "FROM deps AS tracking-server\n" in DOCKERFILE
+    assert 'ENTRYPOINT ["python", "-m", "exprflow.deploy.server"]' in DOCKERFILE
+
+
 _BLOCK_FRAMEWORKS = """
 import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from exprflow.pipeline.bake import render_bake
+from exprflow.pipeline.bake import SERVER_TARGET, render_bake
 from exprflow.pipeline.registry import STEPS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -14,7 +14,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_step_has_a_target_tagged_with_its_image() -> None:
     bake = json.loads(render_bake(STEPS))
-    assert bake["group"]["default"]["targets"] == [spec.target for spec in STEPS]
+    assert bake["group"]["default"]["targets"] == [s.target for s in STEPS] + [SERVER_TARGET]
+    assert bake["target"][SERVER_TARGET]["tags"] == ["${REGISTRY}exprflow-tracking-server:${TAG}"]
     for spec in STEPS:
         target = bake["target"][spec.target]
         assert target["target"] == spec.target
