@@ -103,6 +103,9 @@ def _podman_missing() -> str | None:
     return None
 
 
+needs_podman = pytest.mark.skipif(_podman_missing() is not None, reason=str(_podman_missing()))
+
+
 @pytest.fixture(scope="module")
 def podman_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """podman's Docker-compatible API on a private socket; its DOCKER_HOST."""
@@ -168,7 +171,7 @@ def _run_simulate(
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(_podman_missing() is not None, reason=str(_podman_missing()))
+@needs_podman
 def test_simulate_runs_in_its_image_through_mlflow_docker_backend(
     podman_api: str, simulate_image: str, tmp_path: Path
 ) -> None:
@@ -183,7 +186,7 @@ def test_simulate_runs_in_its_image_through_mlflow_docker_backend(
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(_podman_missing() is not None, reason=str(_podman_missing()))
+@needs_podman
 def test_a_step_failing_in_its_image_fails_the_mlflow_run(
     podman_api: str, simulate_image: str, tmp_path: Path
 ) -> None:
