@@ -1,11 +1,12 @@
-"""Split a gene table into contiguous chunks, one per array job, and find this job's chunk.
+"""Split a gene table (or any list) into contiguous chunks, one per array job; find this job's.
 
-:func:`shard_genes` cuts the table like ``np.array_split`` (contiguous, in table order,
-sizes differing by at most one), so ``num_chunks`` jobs cover every gene exactly once.
-:func:`resolve_chunk_index` reads the job's chunk from the argument or, when it is not
-given, from the environment of an array job: ``JOB_COMPLETION_INDEX`` (Kubernetes indexed
-Jobs, 0-based) or ``SLURM_ARRAY_TASK_ID`` (minus ``SLURM_ARRAY_TASK_MIN`` when set, so
-``--array=1-200`` maps onto chunks 0…199). Reads and writes no files.
+:func:`shard_genes` (any list: :func:`chunk_bounds`) cuts the table like ``np.array_split``
+(contiguous, in table order, sizes differing by at most one), so ``num_chunks`` jobs
+cover every gene exactly once. :func:`resolve_chunk_index` reads the job's chunk from the
+argument or, when it is not given, from the environment of an array job:
+``JOB_COMPLETION_INDEX`` (Kubernetes indexed Jobs, 0-based) or ``SLURM_ARRAY_TASK_ID``
+(minus ``SLURM_ARRAY_TASK_MIN`` when set, so ``--array=1-200`` maps onto chunks 0…199).
+Reads and writes no files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 
 from exprflow.errors import InputError
 
-__all__ = ["CHUNK_ENV", "resolve_chunk_index", "shard_genes"]
+__all__ = ["CHUNK_ENV", "chunk_bounds", "resolve_chunk_index", "shard_genes"]
 
 #: Environment variables read, in order, for the chunk index of an array job.
 CHUNK_ENV = ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID")
@@ -123,9 +124,17 @@ def shard_genes(genes: pd.DataFrame, num_chunks: int, chunk_index: int | None) -
     pandas.DataFrame
         The chunk's rows, in table order, index reset.
     """
-    index = resolve_chunk_index(chunk_index, num_chunks)
-    # As np.array_split: the first ``len % num_chunks`` chunks get one extra row.
-    base, extra = divmod(len(genes), num_chunks)
-    start = index * base + min(index, extra)
-    stop = start + base + int(index < extra)
+    start, stop = chunk_bounds(len(genes), num_chunks, chunk_index)
     return genes.iloc[start:stop].reset_index(drop=True)
+
+
+def chunk_bounds(n_items: int, num_chunks: int, chunk_index: int | None) -> tuple[int, int]:
+    """Return ``(start, stop)`` of chunk ``chunk_index`` of ``n_items`` split in ``num_chunks``.
+
+    Contiguous, as ``np.array_split``: the first ``n_items % num_chunks`` chunks get one
+    extra item. ``chunk_index`` None resolves it with :func:`resolve_chunk_index`.
+    """
+    index = resolve_chunk_index(chunk_index, num_chunks)
+    base, extra = divmod(n_items, num_chunks)
+    start = index * base + min(index, extra)
+    return start, start + base + int(index < extra)

@@ -15,7 +15,7 @@ from exprflow.models.basenji2.config import (
     Cropping,
     DilatedResidual,
     FinalHead,
-    tiny_params,
+    toy_params,
 )
 
 
@@ -49,14 +49,14 @@ def test_block_defaults_follow_basenji(real_dir: Path) -> None:
     assert config.trunk[3] == Cropping(cropping=64)
 
 
-def test_tiny_params() -> None:
-    config = Basenji2Config.from_params(tiny_params())
+def test_toy_params() -> None:
+    config = Basenji2Config.from_params(toy_params())
     assert config.seq_length == 256
     assert config.out_length == 28
     assert config.head.units == 5
 
 
-@pytest.mark.parametrize("params", [tiny_params(), _published_doc()])
+@pytest.mark.parametrize("params", [toy_params(), _published_doc()])
 def test_round_trips(params: dict[str, Any]) -> None:
     config = Basenji2Config.from_params(params)
     assert Basenji2Config.from_params({"model": config.to_params()}) == config
@@ -66,19 +66,19 @@ def test_round_trips(params: dict[str, Any]) -> None:
 
 def test_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "params.json"
-    path.write_text(json.dumps(tiny_params()))
-    assert Basenji2Config.from_params(path) == Basenji2Config.from_params(tiny_params())
+    path.write_text(json.dumps(toy_params()))
+    assert Basenji2Config.from_params(path) == Basenji2Config.from_params(toy_params())
 
 
 def test_augmentation_keys_are_ignored() -> None:
-    params = tiny_params()
+    params = toy_params()
     params["model"]["augment_rc"] = True
     params["model"]["augment_shift"] = 3
-    assert Basenji2Config.from_params(params) == Basenji2Config.from_params(tiny_params())
+    assert Basenji2Config.from_params(params) == Basenji2Config.from_params(toy_params())
 
 
 def test_head_choice() -> None:
-    params = tiny_params()
+    params = toy_params()
     params["model"]["head_mouse"] = {"name": "final", "units": 3, "activation": "softplus"}
     with pytest.raises(InputError, match=r"head None not found.*\['human', 'mouse'\]"):
         Basenji2Config.from_params(params)
@@ -88,7 +88,7 @@ def test_head_choice() -> None:
 
 
 def _edit(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    params = copy.deepcopy(tiny_params())
+    params = copy.deepcopy(toy_params())
     node: Any = params
     for key in path[:-1]:
         node = node[key]

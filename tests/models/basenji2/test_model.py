@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from exprflow.models.basenji2.config import Basenji2Config, tiny_params
+from exprflow.models.basenji2.config import Basenji2Config, toy_params
 from exprflow.models.basenji2.model import Basenji2, SigmoidGELU, build_basenji2
 
 FULL_PARAMETERS = 30_123_584
@@ -19,7 +19,7 @@ def full() -> Basenji2:
 @pytest.fixture(scope="module")
 def tiny() -> Basenji2:
     keras.utils.set_random_seed(0)
-    return build_basenji2(Basenji2Config.from_params(tiny_params()))
+    return build_basenji2(Basenji2Config.from_params(toy_params()))
 
 
 def _shape(model: keras.Model, name: str) -> tuple[int | None, ...]:

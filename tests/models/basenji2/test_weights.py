@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from exprflow.errors import InputError
-from exprflow.models.basenji2.config import Basenji2Config, tiny_params
+from exprflow.models.basenji2.config import Basenji2Config, toy_params
 from exprflow.models.basenji2.model import Basenji2, build_basenji2
 from exprflow.models.basenji2.weights import load_legacy_weights, read_legacy_weights
 
@@ -25,7 +25,7 @@ _LEGACY_KIND = {
 
 def _tiny(seed: int, **head: int) -> Basenji2:
     keras.utils.set_random_seed(seed)
-    params = tiny_params()
+    params = toy_params()
     params["model"]["head_human"].update(head)
     built = build_basenji2(Basenji2Config.from_params(params))
     rng = np.random.default_rng(seed)
@@ -137,7 +137,7 @@ def test_layer_left_out_of_the_file(source: Basenji2, tmp_path: Path) -> None:
 
 
 def test_extra_layer_in_the_file(legacy: Path) -> None:
-    params = tiny_params()
+    params = toy_params()
     params["model"]["trunk"] = params["model"]["trunk"][:1]
     params["model"]["head_human"]["units"] = 5
     shorter = build_basenji2(Basenji2Config.from_params(params))

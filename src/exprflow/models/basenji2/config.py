@@ -11,22 +11,27 @@ file (or its parsed dict) into frozen dataclasses, one per block kind:
 
 Defaults of omitted keys are those of ``basenji/blocks.py``. Unknown keys, block names,
 activations or norm types raise :class:`~exprflow.errors.InputError`. The published
-config is ``params_human.json`` (30,123,584 parameters); :func:`tiny_params` gives a
-small one of the same topology for demos and tests. :meth:`Basenji2Config.to_params`
-writes the ``model`` section back, and :meth:`Basenji2Config.to_json` /
-:meth:`Basenji2Config.from_json` round-trip it with ``"model_type": "basenji2"``.
+config is ``params_human.json`` (30,123,584 parameters). :data:`TINY_PARAMS` is the
+packaged tiny params file of the demo and the step tests: the published layout (131,072
+bp in, 896 bins of 128 bp, crop 64) at toy widths, a 64-channel embedding; and
+:func:`toy_params` a 256 bp toy of the same topology for fast unit tests.
+:meth:`Basenji2Config.to_params` writes the ``model`` section back, and
+:meth:`Basenji2Config.to_json` / :meth:`Basenji2Config.from_json` round-trip it with
+``"model_type": "basenji2"``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
 from exprflow.errors import InputError
 
 __all__ = [
+    "TINY_PARAMS",
     "Basenji2Config",
     "BlockSpec",
     "ConvBlock",
@@ -34,8 +39,11 @@ __all__ = [
     "Cropping",
     "DilatedResidual",
     "FinalHead",
-    "tiny_params",
+    "toy_params",
 ]
+
+#: The packaged tiny params file (see the module docstring).
+TINY_PARAMS = Path(str(resources.files("exprflow.models.basenji2") / "params_tiny.json"))
 
 _ACTIVATIONS = ("gelu",)
 _NORM_TYPES = ("batch",)
@@ -272,6 +280,20 @@ class Basenji2Config:
                 length -= 2 * block.cropping
         return length
 
+    @property
+    def out_channels(self) -> int:
+        """Channels of the trunk output (the embedding width, 1536 published).
+
+        The last conv block's or conv tower's filters: residual blocks keep their input
+        width and cropping keeps the channels.
+        """
+        for block in reversed(self.trunk):
+            if isinstance(block, ConvTower):
+                return block.filters[-1]
+            if isinstance(block, ConvBlock):
+                return block.filters
+        return 4  # no conv at all: the one-hot input
+
     @classmethod
     def from_params(
         cls, params: str | Path | dict[str, Any], head: str | None = None
@@ -399,8 +421,8 @@ class Basenji2Config:
         return cls._from_model(doc["model"], source, None)
 
 
-def tiny_params() -> dict[str, Any]:
-    """A Basenji params dict of the published topology at toy sizes, for demos and tests.
+def toy_params() -> dict[str, Any]:
+    """A Basenji params dict of the published topology at toy sizes, for fast unit tests.
 
     Returns
     -------
