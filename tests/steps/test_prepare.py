@@ -9,9 +9,11 @@ import mlflow
 import pandas as pd
 import pytest
 
+from exprflow.data.basenji_labels import read_labels
 from exprflow.errors import InputError
 from exprflow.simulate.world import load_manifest
 from exprflow.steps.prepare import PrepareParams, run
+from exprflow.tracking.store import data_root
 
 
 def test_prepare_validates_the_world_and_builds_the_tables(tracking: str, tiny_world: Path) -> None:
@@ -28,6 +30,7 @@ def test_prepare_validates_the_world_and_builds_the_tables(tracking: str, tiny_w
         "genes",
         "expression",
         "samples",
+        "regions",
     }
     local = Path(mlflow.artifacts.download_artifacts(outputs["prepared"]))
     genes = pd.read_csv(local / "genes.tsv", sep="\t")
@@ -39,6 +42,57 @@ def test_prepare_validates_the_world_and_builds_the_tables(tracking: str, tiny_w
     assert expression.shape == (summary["genes_with_expression"], summary["samples_both"])
     assert summary["variants"] == sum(summary["variants_per_contig"].values()) > 0
     assert finished.data.metrics["n_samples_both"] == summary["samples_both"] == 40
+
+
+def test_world_regions_get_labels_reused_for_the_same_key(tracking: str, tiny_world: Path) -> None:
+    first = run(PrepareParams(world=str(tiny_world)))
+    assert first["regions"] == str(load_manifest(tiny_world).path("sequences_bed"))
+    labels = Path(first["labels"])
+    assert labels.parent.parent == data_root() / "prepare" and labels.name == "labels.h5"
+    with read_labels(labels) as opened:
+        assert opened.bins.shape == (16, 896, 10) and opened.single_bin.shape == (16, 1, 10)
+        assert opened.track_names[-1] == "CpG_count"
+    run_id = first["prepared"].split("/")[1]
+    metrics = mlflow.get_run(run_id).data.metrics
+    assert (metrics["n_regions"], metrics["n_label_tracks"], metrics["labels_reused"]) == (
+        16,
+        10,
+        0,
+    )
+    table = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/labels/label_targets.txt")
+    assert Path(table).read_text().startswith("index\tgenome\tidentifier\tfile")
+    written = labels.stat().st_mtime_ns
+    again = run(PrepareParams(world=str(tiny_world)))
+    assert again["labels"] == first["labels"] and labels.stat().st_mtime_ns == written
+    assert mlflow.get_run(again["prepared"].split("/")[1]).data.metrics["labels_reused"] == 1
+
+
+@pytest.mark.parametrize("with_regions", [False, True])
+def test_no_labels_unless_asked(tracking: str, tiny_world: Path, with_regions: bool) -> None:
+    manifest = load_manifest(tiny_world)
+    inputs = {k: str(manifest.path(v)) for k, v in [("fasta", "fasta"), ("vcf", "vcf")]}
+    inputs |= {"genes": str(manifest.path("gtf")), "expression": str(manifest.path("expression"))}
+    regions = str(manifest.path("sequences_bed")) if with_regions else ""
+    outputs = run(PrepareParams(**inputs, regions=regions))
+    assert "labels" not in outputs
+    assert outputs.get("regions") == (regions or None)
+
+
+def test_label_targets_need_regions(tracking: str, tmp_path: Path) -> None:
+    table = tmp_path / "targets.txt"
+    table.write_text("identifier\tfile\tclip\tscale\tsum_stat\n")
+    inputs = dict.fromkeys(("fasta", "vcf", "genes", "expression"), "x")
+    with pytest.raises(InputError, match="label targets given without regions"):
+        run(PrepareParams(**inputs, label_targets=str(table)))
+
+
+def test_region_off_the_genome_fails_before_the_vcf_is_read(
+    tracking: str, tiny_world: Path, tmp_path: Path
+) -> None:
+    regions = tmp_path / "sequences.bed"
+    regions.write_text("chr1\t0\t131072\ttrain\nchr9\t0\t131072\ttest\n")
+    with pytest.raises(InputError, match=r"sequences\.bed: chr9: contig 'chr9' is not in"):
+        run(PrepareParams(world=str(tiny_world), regions=str(regions)))
 
 
 def test_inputs_are_required_without_a_world(tracking: str) -> None:

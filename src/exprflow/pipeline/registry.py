@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from exprflow.pipeline.spec import StepSpec
 from exprflow.steps import (
+    embed_basenji2,
+    embed_merge,
     evaluate,
     expecto_effects,
     expecto_evaluate,
@@ -23,6 +25,7 @@ __all__ = ["PIPELINE", "STANDALONE", "STEPS"]
 PIPELINE: tuple[StepSpec, ...] = (
     simulate.STEP,
     prepare.STEP,
+    embed_basenji2.STEP,
     train_chromatin.STEP,
     train_tissue.STEP,
     expecto_reference.STEP,
@@ -32,6 +35,6 @@ PIPELINE: tuple[StepSpec, ...] = (
     evaluate.STEP,
 )
 #: Entry points run on the user's own files (not part of ``main``).
-STANDALONE: tuple[StepSpec, ...] = (expecto_effects.STEP, expecto_merge.STEP)
+STANDALONE: tuple[StepSpec, ...] = (expecto_effects.STEP, expecto_merge.STEP, embed_merge.STEP)
 #: Every step with its own image (``steps/<name>/MLproject``).
 STEPS: tuple[StepSpec, ...] = PIPELINE + STANDALONE
