@@ -13,7 +13,7 @@ import pytest
 from tests.deploy._s3 import Bucket, s3_bucket
 
 from exprflow.embedding.blocks import WorkFolder
-from exprflow.embedding.merge import merge_blocks, output_exists
+from exprflow.embedding.merge import merge_blocks, merge_once, output_exists
 from exprflow.embedding.reader import EmbeddingFile
 from exprflow.errors import InputError
 from exprflow.storage.range_file import S3RangeFile
@@ -63,6 +63,20 @@ def test_merge_refuses_missing_regions(tmp_path: Path) -> None:
                        r"region 50 \(chr1:500-505\)"):  # fmt: skip
         merge_blocks(work, str(tmp_path / "e.h5"))
     assert not (tmp_path / "e.h5").exists()
+
+
+def test_merge_once_merges_once(tmp_path: Path) -> None:
+    work = _work(tmp_path / "w", [(0, 60), (60, N)])
+    dest = str(tmp_path / "e.h5")
+    with ThreadPoolExecutor(2) as pool:  # two shards finishing together
+        results = list(pool.map(lambda _: merge_once(work, dest, keep_blocks=False), range(2)))
+    assert results[0] == results[1]
+    assert not work.blocks() and work.merged == {"uri": dest, "size": results[0].size}
+    again = merge_once(work, dest, keep_blocks=False)  # nothing left to merge: the file is it
+    assert again == results[0]
+    kept = _work(tmp_path / "k", [(0, N)])
+    merge_once(kept, str(tmp_path / "k.h5"), keep_blocks=True)
+    assert len(kept.blocks()) == 1
 
 
 def test_reader_refuses_other_files(tmp_path: Path) -> None:

@@ -18,10 +18,12 @@ a GPU.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,6 +191,16 @@ class WorkFolder:
             for i in range(block.stop - block.first):
                 mask, data = dataset.id.read_direct_chunk((i, 0, 0))
                 yield block.first + i, mask, data
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the folder (``flock``), e.g. while merging it."""
+        with open(self.root / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def remove_blocks(self) -> None:
         """Delete every block file (after a merge that keeps no blocks)."""

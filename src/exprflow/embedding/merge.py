@@ -4,7 +4,8 @@ The merge copies each region's compressed chunk as it is (``read_direct_chunk`` 
 ``write_direct_chunk``): no decompression, no recompression, so it runs at disk speed.
 It refuses, before writing anything, while a region has no finished block (naming the
 first missing region and how many are missing). The file is written under a temporary
-name and renamed; an ``s3://`` destination is written locally in the work folder first,
+name and renamed (:func:`merge_once` under the work folder's lock, so concurrent shards
+merge once); an ``s3://`` destination is written locally in the work folder first,
 uploaded (multipart above the part size; an S3 object appears only once complete) and
 the local copy removed.
 """
@@ -29,7 +30,7 @@ from exprflow.errors import InputError
 from exprflow.storage.s3 import error_code, parse_s3_uri, s3_client
 from exprflow.storage.upload import upload_file
 
-__all__ = ["MERGED_FILE", "MergeResult", "merge_blocks", "output_exists"]
+__all__ = ["MERGED_FILE", "MergeResult", "merge_blocks", "merge_once", "output_exists"]
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +131,37 @@ def merge_blocks(work: WorkFolder, output: str, *, part_size: int = 64 << 20) ->
     work.record_merged(str(output), size)
     log.info("merged %d regions into %s (%.1f MB)", work.n_regions, output, size / 1e6)
     return MergeResult(str(output), work.n_regions, size)
+
+
+def merge_once(
+    work: WorkFolder, output: str, *, keep_blocks: bool, part_size: int = 64 << 20
+) -> MergeResult:
+    """Merge ``work`` into ``output`` unless that is done; drop the blocks unless kept.
+
+    Holds the folder's lock, so two shards finishing together merge once: the second
+    finds the first's file (recorded in ``merged.json`` and present) and returns it.
+
+    Parameters
+    ----------
+    work : WorkFolder
+        The finished work folder.
+    output : str
+        Local path, or ``s3://bucket/key``.
+    keep_blocks : bool
+        Keep the block files after the merge.
+    part_size : int, optional
+        Multipart part size for an S3 upload. Default 64 MiB.
+
+    Returns
+    -------
+    MergeResult
+    """
+    with work.lock():
+        merged = work.merged
+        if merged is not None and output_exists(merged["uri"]):
+            log.info("already merged into %s", merged["uri"])
+            return MergeResult(merged["uri"], work.n_regions, int(merged["size"]))
+        result = merge_blocks(work, output, part_size=part_size)
+        if not keep_blocks:
+            work.remove_blocks()
+        return result

@@ -49,7 +49,7 @@ from exprflow.data.regions import read_regions
 from exprflow.embedding.blocks import WorkFolder
 from exprflow.embedding.extract import ExtractResult, embed_regions
 from exprflow.embedding.layout import DEFAULT_LEVEL
-from exprflow.embedding.merge import MERGED_FILE, merge_blocks, output_exists
+from exprflow.embedding.merge import MERGED_FILE, merge_once, output_exists
 from exprflow.errors import InputError
 from exprflow.genome.fasta import Genome
 from exprflow.models.basenji2.config import TINY_PARAMS, Basenji2Config
@@ -284,9 +284,8 @@ def _merge_when_complete(ctx: StepContext, params: EmbedBasenji2Params, work: Wo
         log.info("%d of %d regions still to embed (other chunks); embed_merge, or the chunk "
                  "that finishes last, will merge", missing, work.n_regions)  # fmt: skip
         return
-    result = merge_blocks(work, params.output or str(work.root / MERGED_FILE))
-    if not parse_flag("keep_blocks", params.keep_blocks):
-        work.remove_blocks()
+    keep = parse_flag("keep_blocks", params.keep_blocks)
+    result = merge_once(work, params.output or str(work.root / MERGED_FILE), keep_blocks=keep)
     ctx.log_output("embeddings", result.uri)
     mlflow.log_metric("embeddings_bytes", result.size)
 

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 import mlflow
 
 from exprflow.embedding.blocks import WorkFolder
-from exprflow.embedding.merge import MERGED_FILE, merge_blocks
+from exprflow.embedding.merge import MERGED_FILE, merge_once
 from exprflow.errors import InputError
 from exprflow.pipeline.spec import StepSpec
 from exprflow.steps._cli import parse_flag, parse_params, setup_logging
@@ -97,9 +97,8 @@ def run(params: EmbedMergeParams) -> dict[str, str]:
                 "shards' parent run (EXPRFLOW_PARENT_RUN_ID).",
             )
         work = WorkFolder.existing(ctx.log_input("work_dir", folder))
-        result = merge_blocks(work, params.output or str(work.root / MERGED_FILE))
-        if not parse_flag("keep_blocks", params.keep_blocks):
-            work.remove_blocks()
+        keep = parse_flag("keep_blocks", params.keep_blocks)
+        result = merge_once(work, params.output or str(work.root / MERGED_FILE), keep_blocks=keep)
         _record(ctx, result.uri, str(work.root))
         mlflow.log_metrics(
             {
