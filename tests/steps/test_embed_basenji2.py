@@ -214,6 +214,8 @@ def test_params_with_an_unknown_block(tiny_world: Path, regions: Path, tmp_path:
 def test_bad_settings(tiny_world: Path, regions: Path) -> None:
     with pytest.raises(InputError, match="batch_size=0"):
         run(_params(tiny_world, regions, batch_size=0))
+    with pytest.raises(InputError, match="threads=-1"):
+        run(_params(tiny_world, regions, threads=-1))
     with pytest.raises(InputError, match="precision='half'"):
         run(_params(tiny_world, regions, precision="half"))
 

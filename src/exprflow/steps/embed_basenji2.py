@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -94,6 +95,9 @@ class EmbedBasenji2Params:
     )
     xla: str = field(default="auto", metadata={"help": "XLA compile: auto (GPU), true, false"})
     compression_level: int = field(default=DEFAULT_LEVEL, metadata={"help": "deflate 0-9"})
+    threads: int = field(
+        default=0, metadata={"help": "chunk-compression threads; 0: one per CPU core"}
+    )
     num_chunks: int = field(default=1, metadata={"help": "region chunks (array jobs)"})
     chunk_index: int = field(
         default=-1,
@@ -130,6 +134,8 @@ def _check(params: EmbedBasenji2Params) -> None:
     """Refuse bad numeric settings before any work."""
     if params.batch_size < 1:
         raise InputError("argument batch_size", f"batch_size={params.batch_size}; need >= 1.")
+    if params.threads < 0:
+        raise InputError("argument threads", f"threads={params.threads}; need >= 0.")
     if not 0 <= params.compression_level <= 9:
         raise InputError(
             "argument compression_level", f"level {params.compression_level}; need 0-9."
@@ -213,7 +219,17 @@ def _embed(
     rc = parse_flag("reverse_complement", params.reverse_complement)
     runner = TrunkRunner(trunk, params.batch_size, rc, placement.xla)
     with Genome(paths["fasta"]) as genome:
-        return embed_regions(runner, genome, regions, pending, work, batch_size=params.batch_size)
+        return embed_regions(runner, genome, regions, pending, work,
+                             batch_size=params.batch_size, threads=_threads(params))  # fmt: skip
+
+
+def _threads(params: EmbedBasenji2Params) -> int:
+    """Compression threads: the parameter, or one per usable CPU core.
+
+    Deflate-1 runs at ~34 MB/s of raw float16 per thread (benchmarks/README.md), so the
+    105 GB of the published regions need about 6 threads to be written in 10 minutes.
+    """
+    return params.threads if params.threads > 0 else len(os.sched_getaffinity(0))
 
 
 def _log_metrics(result: ExtractResult, work: WorkFolder, n_chunk: int, started: float) -> None:
