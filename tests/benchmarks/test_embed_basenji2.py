@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,27 +10,17 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from tests.benchmarks._scripts import load_script
 
 from exprflow.models.basenji2.config import TINY_PARAMS, Basenji2Config
 from exprflow.simulate.world import load_manifest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 TINY_RAW = 896 * 64 * 2  # bytes of one tiny-model region as float16
-
-
-def _load(name: str) -> ModuleType:
-    """Import a benchmark script by path (``benchmarks/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load("embed_basenji2")
+    return load_script("embed_basenji2")
 
 
 def _check_approach(measured: dict[str, Any], n: int) -> None:
@@ -151,7 +139,7 @@ def test_gpu_part_runs_on_the_cpu(
     bench: ModuleType, tiny_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The GPU part's code path, in this process, with the tiny model on the CPU."""
-    child = _load("_embed_basenji2_child")
+    child = load_script("_embed_basenji2_child")
 
     def here(name: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
         if spec["mode"] == "gpu":

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from tests.benchmarks._scripts import load_script
 
 from exprflow.models.beluga.config import BelugaConfig
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name: str) -> ModuleType:
-    """Import a benchmark script by path (``benchmarks/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load("expecto_scoring")
+    return load_script("expecto_scoring")
 
 
 @pytest.fixture(scope="module")
 def child() -> ModuleType:
-    return _load("_expecto_scoring_child")
+    return load_script("_expecto_scoring_child")
 
 
 def test_benchmark_on_tiny_world(
