@@ -72,6 +72,7 @@ def test_merge_once_merges_once(tmp_path: Path) -> None:
         results = list(pool.map(lambda _: merge_once(work, dest, keep_blocks=False), range(2)))
     assert results[0] == results[1]
     assert not work.blocks() and work.merged == {"uri": dest, "size": results[0].size}
+    assert not work.blocks_dir.exists()
     again = merge_once(work, dest, keep_blocks=False)  # nothing left to merge: the file is it
     assert again == results[0]
     kept = _work(tmp_path / "k", [(0, N)])

@@ -203,6 +203,8 @@ class WorkFolder:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def remove_blocks(self) -> None:
-        """Delete every block file (after a merge that keeps no blocks)."""
+        """Delete every block file, and the then empty blocks folder (after a merge)."""
         for block in self.blocks():
             block.path.unlink()
+        if self.blocks_dir.is_dir() and not any(self.blocks_dir.iterdir()):
+            self.blocks_dir.rmdir()
