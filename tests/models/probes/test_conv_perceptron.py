@@ -5,23 +5,23 @@ import pytest
 import torch
 from scipy.special import erf
 
-from exprflow.models.probes.conv_perceptron import ConvPerceptronConfig, build
+from exprflow.models.probes.conv_perceptron import ConvPerceptron, ConvPerceptronConfig
 
 
 def test_tiny_shapes() -> None:
-    head = build(ConvPerceptronConfig.tiny(tracks=5))
+    head = ConvPerceptron(ConvPerceptronConfig.tiny(tracks=5))
     assert head(torch.randn(3, 64, 896)).shape == (3, 5)
 
 
 def test_published_parameter_count() -> None:
     with torch.device("meta"):
-        head = build()
+        head = ConvPerceptron(ConvPerceptronConfig())
     n = sum(p.numel() for p in head.parameters())
     assert n == (1536 * 500 + 500) + (500 * 896 * 18 + 18) == 8_832_518  # 8.83 M
 
 
 def test_bins_must_match_the_linear_layer() -> None:
-    head = build(ConvPerceptronConfig.tiny(bins=16))
+    head = ConvPerceptron(ConvPerceptronConfig.tiny(bins=16))
     with pytest.raises(ValueError, match=r"\(batch, 64, 16\).*\(2, 64, 17\)"):
         head(torch.zeros(2, 64, 17))
 
@@ -29,7 +29,7 @@ def test_bins_must_match_the_linear_layer() -> None:
 def test_computes_linear_of_channel_major_flatten() -> None:
     torch.manual_seed(0)
     config = ConvPerceptronConfig(channels=6, tracks=3, bins=5, hidden=4)
-    head = build(config).eval()
+    head = ConvPerceptron(config).eval()
     state = {k: v.double().numpy() for k, v in head.state_dict().items()}
     x = np.random.default_rng(0).standard_normal((2, 6, 5)).astype(np.float32)
     with torch.no_grad():

@@ -10,7 +10,6 @@ from exprflow.errors import InputError
 from exprflow.models.probes.linear_probe import (
     LinearProbe,
     LinearProbeConfig,
-    build,
     load_published,
 )
 
@@ -27,7 +26,7 @@ def published_path(real_dir: Path) -> Path:
 
 
 def test_tiny_shapes() -> None:
-    probe = build(LinearProbeConfig.tiny(tracks=5))
+    probe = LinearProbe(LinearProbeConfig.tiny(tracks=5))
     x = torch.randn(3, 64, 896)
     out = probe(x)
     assert out.shape == (3, 5, 896)
@@ -36,13 +35,13 @@ def test_tiny_shapes() -> None:
 
 def test_published_parameter_count() -> None:
     with torch.device("meta"):
-        probe = build()
+        probe = LinearProbe(LinearProbeConfig())
     assert _n_params(probe) == 1536 * 18 + 18 == 27_666
 
 
 def test_published_initialisation() -> None:
     torch.manual_seed(0)
-    probe = build()
+    probe = LinearProbe(LinearProbeConfig())
     assert not probe.conv_layer.bias.any()
     # Kaiming normal, ReLU gain: std = sqrt(2 / fan_in)
     assert probe.conv_layer.weight.std().item() == pytest.approx((2 / 1536) ** 0.5, rel=0.02)
@@ -50,7 +49,7 @@ def test_published_initialisation() -> None:
 
 def test_wrong_channels_are_refused() -> None:
     with pytest.raises(ValueError, match=r"\(batch, 64, bins\).*\(1, 896, 64\)"):
-        build(LinearProbeConfig.tiny())(torch.zeros(1, 896, 64))
+        LinearProbe(LinearProbeConfig.tiny())(torch.zeros(1, 896, 64))
 
 
 def test_published_probe_reproduces_its_weights(published_path: Path) -> None:
@@ -127,7 +126,7 @@ def test_integer_tensor(published_path: Path, tmp_path: Path) -> None:
 
 def test_other_sizes_load(tmp_path: Path) -> None:
     torch.manual_seed(1)
-    trained = build(LinearProbeConfig.tiny(channels=8, tracks=3))
+    trained = LinearProbe(LinearProbeConfig.tiny(channels=8, tracks=3))
     loaded = load_published(_write(tmp_path, trained.state_dict()))
     assert loaded.config == LinearProbeConfig(channels=8, tracks=3)
     x = torch.randn(2, 8, 7)

@@ -11,7 +11,6 @@ from exprflow.errors import InputError
 from exprflow.models.probes.maxpool_perceptron import (
     MaxPoolPerceptron,
     MaxPoolPerceptronConfig,
-    build,
     load_published,
 )
 
@@ -29,14 +28,14 @@ def published_path(real_dir: Path) -> Path:
 
 
 def test_tiny_shapes() -> None:
-    head = build(MaxPoolPerceptronConfig.tiny(tracks=5))
+    head = MaxPoolPerceptron(MaxPoolPerceptronConfig.tiny(tracks=5))
     assert head(torch.randn(3, 64, 896)).shape == (3, 5)
     assert head(torch.randn(2, 64, 10)).shape == (2, 5)  # the max runs over any number of bins
 
 
 def test_published_parameter_count() -> None:
     with torch.device("meta"):
-        head = build()
+        head = MaxPoolPerceptron(MaxPoolPerceptronConfig())
     n = sum(p.numel() for p in head.parameters())
     assert n == (1536 * 500 + 500) + (500 * 18 + 18) == 777_518  # 0.78 M
 

@@ -9,7 +9,6 @@ from torch import nn
 from exprflow.models.probes.transformer_head import (
     TransformerHead,
     TransformerHeadConfig,
-    build,
 )
 
 TINY = TransformerHeadConfig.tiny(tracks=5)
@@ -18,7 +17,7 @@ TINY = TransformerHeadConfig.tiny(tracks=5)
 @pytest.fixture
 def head() -> TransformerHead:
     torch.manual_seed(0)
-    return build(TINY).eval()
+    return TransformerHead(TINY).eval()
 
 
 @pytest.fixture
@@ -59,7 +58,7 @@ def test_tiny_shapes(head: TransformerHead, x: torch.Tensor) -> None:
 
 def test_published_parameter_count() -> None:
     with torch.device("meta"):
-        published = build()
+        published = TransformerHead(TransformerHeadConfig())
     n = sum(p.numel() for p in published.parameters())
     c, t = 1536, 18
     attention = 3 * c * c + 3 * c + c * c + c

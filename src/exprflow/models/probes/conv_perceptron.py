@@ -23,7 +23,7 @@ from torch import nn
 
 from exprflow.models.probes.base import ProbeConfig, check_embeddings
 
-__all__ = ["ConvPerceptron", "ConvPerceptronConfig", "build"]
+__all__ = ["ConvPerceptron", "ConvPerceptronConfig"]
 
 
 @dataclass(frozen=True)
@@ -110,18 +110,3 @@ class ConvPerceptron(nn.Module):
         check_embeddings(x, self.config.channels, self.config.bins)
         out: torch.Tensor = self.layers(x)
         return out
-
-
-def build(config: ConvPerceptronConfig | None = None) -> ConvPerceptron:
-    """Build a freshly initialised convolutional perceptron.
-
-    Parameters
-    ----------
-    config : ConvPerceptronConfig, optional
-        Sizes. Default None: the published ones.
-
-    Returns
-    -------
-    ConvPerceptron
-    """
-    return ConvPerceptron(config or ConvPerceptronConfig())

@@ -23,7 +23,7 @@ from torch import nn
 
 from exprflow.models.probes.base import ProbeConfig, check_embeddings, dims, load_checked
 
-__all__ = ["LinearProbe", "LinearProbeConfig", "build", "load_published"]
+__all__ = ["LinearProbe", "LinearProbeConfig", "load_published"]
 
 _FIX = (
     "give a plain state dict of a linear probe (keys conv_layer.weight (tracks, channels, 1) "
@@ -86,21 +86,6 @@ class LinearProbe(nn.Module):
         """
         check_embeddings(x, self.config.channels)
         return self.activation(self.conv_layer(x))
-
-
-def build(config: LinearProbeConfig | None = None) -> LinearProbe:
-    """Build a freshly initialised linear probe.
-
-    Parameters
-    ----------
-    config : LinearProbeConfig, optional
-        Sizes. Default None: the published ones.
-
-    Returns
-    -------
-    LinearProbe
-    """
-    return LinearProbe(config or LinearProbeConfig())
 
 
 def _infer(state: Mapping[str, torch.Tensor], source: str, fix: str) -> LinearProbeConfig:

@@ -27,7 +27,7 @@ from torch import nn
 
 from exprflow.models.probes.base import ProbeConfig, check_embeddings, dims, load_checked
 
-__all__ = ["MaxPoolPerceptron", "MaxPoolPerceptronConfig", "build", "load_published"]
+__all__ = ["MaxPoolPerceptron", "MaxPoolPerceptronConfig", "load_published"]
 
 _FIX = (
     "give a plain state dict of a max-pool perceptron (keys layers.conv1x1.weight (hidden, "
@@ -116,21 +116,6 @@ class MaxPoolPerceptron(nn.Module):
         check_embeddings(x, self.config.channels)
         out: torch.Tensor = self.layers(x)
         return out
-
-
-def build(config: MaxPoolPerceptronConfig | None = None) -> MaxPoolPerceptron:
-    """Build a freshly initialised max-pool perceptron.
-
-    Parameters
-    ----------
-    config : MaxPoolPerceptronConfig, optional
-        Sizes. Default None: the published ones.
-
-    Returns
-    -------
-    MaxPoolPerceptron
-    """
-    return MaxPoolPerceptron(config or MaxPoolPerceptronConfig())
 
 
 def _infer(state: Mapping[str, torch.Tensor], source: str, fix: str) -> MaxPoolPerceptronConfig:

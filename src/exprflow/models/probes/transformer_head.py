@@ -36,7 +36,7 @@ from torch import nn
 
 from exprflow.models.probes.base import ProbeConfig, check_embeddings
 
-__all__ = ["TransformerHead", "TransformerHeadConfig", "build"]
+__all__ = ["TransformerHead", "TransformerHeadConfig"]
 
 
 @dataclass(frozen=True)
@@ -162,18 +162,3 @@ class TransformerHead(nn.Module):
             ``(batch, tracks)``.
         """
         return self.bin_outputs(x).mean(dim=-1)
-
-
-def build(config: TransformerHeadConfig | None = None) -> TransformerHead:
-    """Build a freshly initialised transformer head.
-
-    Parameters
-    ----------
-    config : TransformerHeadConfig, optional
-        Sizes. Default None: the published ones.
-
-    Returns
-    -------
-    TransformerHead
-    """
-    return TransformerHead(config or TransformerHeadConfig())
