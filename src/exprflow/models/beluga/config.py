@@ -8,11 +8,10 @@ carries ``"model_type": "beluga"``. Checkpoints store it beside the weights.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
-from exprflow.errors import InputError
+from exprflow.models.json_config import JsonConfig
 
 __all__ = ["BelugaConfig"]
 
@@ -26,7 +25,7 @@ def _is_mirror_alphabet(alphabet: str) -> bool:
 
 
 @dataclass(frozen=True)
-class BelugaConfig:
+class BelugaConfig(JsonConfig):
     """Sizes of a Beluga network; the defaults are the published model.
 
     Parameters
@@ -133,53 +132,3 @@ class BelugaConfig:
         return cls(
             seq_len=seq_len, conv_channels=(8, 8, 12, 12, 16, 16), hidden=32, n_outputs=n_outputs
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict including ``model_type``."""
-        return {"model_type": self.model_type, **asdict(self)}
-
-    def to_json(self) -> str:
-        """JSON text of :meth:`to_dict` (sorted keys)."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | dict[str, Any], source: str = "config") -> BelugaConfig:
-        """Read a config written by :meth:`to_json` (text or the parsed dict).
-
-        Parameters
-        ----------
-        text : str or dict
-            The JSON document or its parsed dict.
-        source : str, optional
-            File or record named in errors. Default ``"config"``.
-
-        Returns
-        -------
-        BelugaConfig
-
-        Raises
-        ------
-        InputError
-            When the document is not JSON, names another ``model_type``, has unknown
-            or bad fields.
-        """
-        fix = "write the config with BelugaConfig.to_json()."
-        try:
-            doc = json.loads(text) if isinstance(text, str) else dict(text)
-        except (ValueError, TypeError) as exc:
-            raise InputError(source, f"config is not JSON ({exc}).", fix=fix) from None
-        if doc.get("model_type") != cls.model_type:
-            raise InputError(
-                source,
-                f"model_type is {doc.get('model_type')!r}, expected {cls.model_type!r}.",
-                fix=fix,
-            )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(doc) - known - {"model_type"})
-        if unknown:
-            raise InputError(source, f"unknown config fields {unknown}.", fix=fix)
-        values = {k: v for k, v in doc.items() if k in known}
-        try:
-            return cls(**values)
-        except (TypeError, ValueError) as exc:
-            raise InputError(source, f"bad config ({exc}).", fix=fix) from None

@@ -16,19 +16,19 @@ against a module built on the ``meta`` device, and only then loads strictly.
 
 from __future__ import annotations
 
-import json
 import pickle
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from os import PathLike
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import torch
 from torch import nn
 
 from exprflow.errors import InputError
+from exprflow.models.json_config import JsonConfig
 
 __all__ = [
     "ProbeConfig",
@@ -44,7 +44,7 @@ _M = TypeVar("_M", bound=nn.Module)
 
 
 @dataclass(frozen=True)
-class ProbeConfig:
+class ProbeConfig(JsonConfig):
     """Sizes shared by every probe head; subclasses add theirs. Defaults are published.
 
     Parameters
@@ -96,56 +96,6 @@ class ProbeConfig:
             An instance of ``cls``.
         """
         return cls(channels=channels, tracks=tracks)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict including ``model_type``."""
-        return {"model_type": self.model_type, **asdict(self)}
-
-    def to_json(self) -> str:
-        """JSON text of :meth:`to_dict` (sorted keys)."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | Mapping[str, Any], source: str = "config") -> Self:
-        """Read a config written by :meth:`to_json` (text or the parsed mapping).
-
-        Parameters
-        ----------
-        text : str or mapping
-            The JSON document or its parsed mapping.
-        source : str, optional
-            File or record named in errors. Default ``"config"``.
-
-        Returns
-        -------
-        ProbeConfig
-            An instance of ``cls``.
-
-        Raises
-        ------
-        InputError
-            When the document is not JSON, names another ``model_type``, or has unknown
-            or bad fields.
-        """
-        fix = f"write the config with {cls.__name__}.to_json()."
-        try:
-            doc = dict(json.loads(text)) if isinstance(text, str) else dict(text)
-        except (ValueError, TypeError) as exc:
-            raise InputError(source, f"config is not a JSON object ({exc}).", fix=fix) from None
-        if doc.get("model_type") != cls.model_type:
-            raise InputError(
-                source,
-                f"model_type is {doc.get('model_type')!r}, expected {cls.model_type!r}.",
-                fix=fix,
-            )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(doc) - known - {"model_type"})
-        if unknown:
-            raise InputError(source, f"unknown config fields {unknown}.", fix=fix)
-        try:
-            return cls(**{k: v for k, v in doc.items() if k in known})
-        except (TypeError, ValueError) as exc:
-            raise InputError(source, f"bad config ({exc}).", fix=fix) from None
 
 
 def check_embeddings(x: torch.Tensor, channels: int, bins: int | None = None) -> None:
