@@ -12,6 +12,7 @@ from exprflow.tracking.shards import (
     SHARDS_TAG,
     create_parent_run,
     finished_shards,
+    shard_tag_values,
 )
 from exprflow.tracking.step import OUTPUT_TAG, step_run
 
@@ -44,6 +45,9 @@ def test_shards_nest_under_the_parent_and_the_merge_ends_it(
     assert [r.info.run_id for r in finished_shards(parent, "scatter")] == [
         r.info.run_id for r in reversed(_children(parent))
     ]
+    assert shard_tag_values(parent, "scatter", OUTPUT_TAG + "work_dir") == ["/shared/work"]
+    with pytest.raises(InputError, match=r"shard run \w+: recorded no exprflow.output.model"):
+        shard_tag_values(parent, "scatter", OUTPUT_TAG + "model")
     with step_run("gather", family="f", task="t", params={}, merges="scatter") as merge:
         merge.log_parent_output("predictions", "runs:/x/predictions/table.tsv")
     shards = _children(parent)[:2]

@@ -32,7 +32,7 @@ from exprflow.embedding.merge import MERGED_FILE, merge_once
 from exprflow.errors import InputError
 from exprflow.pipeline.spec import StepSpec
 from exprflow.steps._cli import parse_flag, parse_params, setup_logging
-from exprflow.tracking.shards import finished_shards
+from exprflow.tracking.shards import shard_tag_values
 from exprflow.tracking.step import OUTPUT_TAG, StepContext, step_run
 
 __all__ = ["STEP", "EmbedMergeParams", "main", "run"]
@@ -68,16 +68,14 @@ MERGES = STEP.upstream["work_dir"][0]
 
 def _shard_work_dir(parent_run_id: str) -> str:
     """The one work folder the parent's shards recorded."""
-    folders = {
-        run.data.tags.get(OUTPUT_TAG + "work_dir") for run in finished_shards(parent_run_id, MERGES)
-    }
-    if None in folders or len(folders) != 1:
+    folders = shard_tag_values(parent_run_id, MERGES, OUTPUT_TAG + "work_dir")
+    if len(folders) != 1:
         raise InputError(
             f"parent run {parent_run_id}",
-            f"its shards recorded work folders {sorted(str(f) for f in folders)}; expected one.",
+            f"its shards recorded work folders {folders}; expected one.",
             fix="pass -P work_dir=<folder> to merge one folder by hand.",
         )
-    return str(folders.pop())
+    return folders[0]
 
 
 def run(params: EmbedMergeParams) -> dict[str, str]:

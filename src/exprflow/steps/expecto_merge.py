@@ -44,7 +44,7 @@ from exprflow.scoring.merge import merge_shards
 from exprflow.scoring.store import REF
 from exprflow.steps._cli import parse_params, setup_logging, split_list
 from exprflow.steps._expecto import read_gene_table
-from exprflow.tracking.shards import finished_shards
+from exprflow.tracking.shards import shard_tag_values
 from exprflow.tracking.step import OUTPUT_TAG, StepContext, step_run
 
 __all__ = ["STEP", "ExpectoMergeParams", "main", "run"]
@@ -78,27 +78,11 @@ STEP = StepSpec(
 MERGES = STEP.upstream["work_dir"][0]
 
 
-def _shard_work_dirs(parent_run_id: str) -> list[str]:
-    """The work folders the parent's shards recorded, each once, in chunk order."""
-    dirs: list[str] = []
-    for run in finished_shards(parent_run_id, MERGES):
-        folder = run.data.tags.get(OUTPUT_TAG + "work_dir")
-        if folder is None:
-            raise InputError(
-                f"shard run {run.info.run_id}",
-                f"recorded no {OUTPUT_TAG}work_dir.",
-                fix="rerun that shard; pass -P work_dir=<folder> to merge by hand.",
-            )
-        if folder not in dirs:
-            dirs.append(folder)
-    return dirs
-
-
 def _work_dirs(params: ExpectoMergeParams, ctx: StepContext) -> list[Path]:
     """Record each work folder as an input; return their local paths."""
     dirs = split_list(params.work_dir)
     if not dirs and ctx.parent_run_id:
-        dirs = _shard_work_dirs(ctx.parent_run_id)
+        dirs = shard_tag_values(ctx.parent_run_id, MERGES, OUTPUT_TAG + "work_dir")
     if not dirs:
         raise InputError(
             "expecto_merge parameters",

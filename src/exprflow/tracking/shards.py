@@ -35,6 +35,7 @@ __all__ = [
     "finish_parent",
     "finished_shards",
     "parent_run",
+    "shard_tag_values",
 ]
 
 #: Environment variable naming the parent run a step's run nests under.
@@ -209,3 +210,41 @@ def finished_shards(parent_run_id: str, step: str) -> list[Run]:
             "wait for them to complete, then rerun the merge.",
         )  # fmt: skip
     return [done[i] for i in range(count)]
+
+
+def shard_tag_values(parent_run_id: str, step: str, tag: str) -> list[str]:
+    """The distinct values of ``tag`` on the shards of ``step``, in chunk order.
+
+    E.g. the work folders the shards recorded (``exprflow.output.work_dir``), for a merge.
+
+    Parameters
+    ----------
+    parent_run_id : str
+        The parent run of the submission.
+    step : str
+        The sharded step.
+    tag : str
+        The tag every shard's run must carry.
+
+    Returns
+    -------
+    list of str
+        Each value once, in the order of the first chunk that recorded it.
+
+    Raises
+    ------
+    InputError
+        A shard has no FINISHED run (:func:`finished_shards`), or its run lacks ``tag``.
+    """
+    values: list[str] = []
+    for run in finished_shards(parent_run_id, step):
+        value = run.data.tags.get(tag)
+        if value is None:
+            raise InputError(
+                f"shard run {run.info.run_id}",
+                f"recorded no {tag}.",
+                fix="rerun that shard, or pass the merge its inputs by hand.",
+            )
+        if value not in values:
+            values.append(value)
+    return values
