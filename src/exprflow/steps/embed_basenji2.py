@@ -200,17 +200,16 @@ def _embed(
     params: EmbedBasenji2Params,
     paths: dict[str, Path],
     config: Basenji2Config,
+    genome: Genome,
     work: WorkFolder,
     regions: pd.DataFrame,
     placement: Placement,
-    chunk: int,
+    bounds: tuple[int, int],
 ) -> ExtractResult:
-    """Compute this chunk's regions that no finished block holds."""
-    first, stop = chunk_bounds(len(regions), params.num_chunks, chunk)
-    pending = work.pending(first, stop)
-    log.info("chunk %d/%d: regions %d-%d, %d to compute, on %s (%s, xla=%s)", chunk,
-             params.num_chunks, first, stop, len(pending), placement.device,
-             placement.precision, placement.xla)  # fmt: skip
+    """Compute the regions of ``bounds`` (this chunk) that no finished block holds."""
+    pending = work.pending(*bounds)
+    log.info("regions %d-%d: %d to compute, on %s (%s, xla=%s)", *bounds, len(pending),
+             placement.device, placement.precision, placement.xla)  # fmt: skip
     if not pending:
         return ExtractResult(0, [], 0.0)
     from exprflow.models.basenji2.trunk import TrunkRunner, load_trunk  # TensorFlow: see run
@@ -218,9 +217,8 @@ def _embed(
     trunk = load_trunk(config, paths.get("weights"), params.seed, placement.precision)
     rc = parse_flag("reverse_complement", params.reverse_complement)
     runner = TrunkRunner(trunk, params.batch_size, rc, placement.xla)
-    with Genome(paths["fasta"]) as genome:
-        return embed_regions(runner, genome, regions, pending, work,
-                             batch_size=params.batch_size, threads=_threads(params))  # fmt: skip
+    return embed_regions(runner, genome, regions, pending, work,
+                         batch_size=params.batch_size, threads=_threads(params))  # fmt: skip
 
 
 def _threads(params: EmbedBasenji2Params) -> int:
@@ -266,18 +264,19 @@ def run(params: EmbedBasenji2Params) -> dict[str, str]:
 
         placement = resolve_runtime(params.precision, params.xla)
         with Genome(paths["fasta"]) as genome:
-            contigs = genome.contigs
-        regions = read_regions(paths["regions"], contigs=contigs, length=config.seq_length)
-        work = _work_folder(params, paths, config, regions, placement)
-        ctx.log_output("work_dir", work.root)
-        merged = work.merged
-        if merged is not None and output_exists(merged["uri"]):
-            log.info("already merged into %s: nothing to do", merged["uri"])
-            ctx.log_output("embeddings", merged["uri"])
-            return ctx.outputs
-        result = _embed(params, paths, config, work, regions, placement, chunk)
-        first, stop = chunk_bounds(len(regions), params.num_chunks, chunk)
-        _log_metrics(result, work, stop - first, started)
+            regions = read_regions(
+                paths["regions"], contigs=genome.contigs, length=config.seq_length
+            )
+            work = _work_folder(params, paths, config, regions, placement)
+            ctx.log_output("work_dir", work.root)
+            merged = work.merged
+            if merged is not None and output_exists(merged["uri"]):
+                log.info("already merged into %s: nothing to do", merged["uri"])
+                ctx.log_output("embeddings", merged["uri"])
+                return ctx.outputs
+            bounds = chunk_bounds(len(regions), params.num_chunks, chunk)
+            result = _embed(params, paths, config, genome, work, regions, placement, bounds)
+        _log_metrics(result, work, bounds[1] - bounds[0], started)
         _merge_when_complete(ctx, params, work)
         return ctx.outputs
 
