@@ -4,8 +4,8 @@
                                   [--pyproject PATH]
 
 ``python``: every runtime dependency but the deep-learning frameworks; ``torch``: the
-torch pin; ``tensorflow``: the TensorFlow pin, under the flavour's package name
-(``tensorflow[and-cuda]`` for the GPU images, ``tensorflow-cpu`` for a CPU build);
+torch pin and what needs torch (Lightning); ``tensorflow``: the TensorFlow pin, under the
+flavour's package name (``tensorflow[and-cuda]`` for the GPU images, ``tensorflow-cpu`` for a CPU build);
 ``server``: the ``server`` extra (the tracking server's own packages).
 Standard library only: it runs in the image before anything is installed.
 """
@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 STAGES = ("python", "torch", "tensorflow", "server")
+#: Packages that install torch: pinned in the torch stage, never in the python one.
+_NEEDS_TORCH = ("torch", "lightning")
 _NAME = re.compile(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?(.*)$")
 
 
@@ -37,7 +39,11 @@ def requirements(dependencies: Sequence[str], stage: str, tensorflow: str) -> li
     for requirement in dependencies:
         name, version = _split(requirement)
         framework = (
-            "torch" if name == "torch" else "tensorflow" if name.startswith("tensorflow") else None
+            "torch"
+            if name in _NEEDS_TORCH
+            else "tensorflow"
+            if name.startswith("tensorflow")
+            else None
         )
         if stage == "python" and framework is None:
             chosen.append(requirement)

@@ -53,12 +53,12 @@ def test_stage_requirements_partition_the_pyproject_pins() -> None:
     script = _requirements_script()
     pins = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     python = script.requirements(pins, "python", "tensorflow-cpu")
-    (torch,) = script.requirements(pins, "torch", "tensorflow-cpu")
+    torch = script.requirements(pins, "torch", "tensorflow-cpu")
     (tensorflow,) = script.requirements(pins, "tensorflow", "tensorflow[and-cuda]")
-    assert torch == "torch==2.13.0"
+    assert torch == ["torch==2.13.0", "lightning==2.6.6"]  # Lightning would pull torch
     assert tensorflow == "tensorflow[and-cuda]==2.21.0"
-    assert sorted([*python, torch, "tensorflow-cpu==2.21.0"]) == sorted(pins)
-    assert not any(p.startswith(("torch", "tensorflow")) for p in python)
+    assert sorted([*python, *torch, "tensorflow-cpu==2.21.0"]) == sorted(pins)
+    assert not any(p.startswith(("torch", "tensorflow", "lightning")) for p in python)
 
 
 def test_the_server_stage_installs_the_server_extra_and_starts_the_server() -> None:

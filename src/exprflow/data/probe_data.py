@@ -311,6 +311,37 @@ class ProbeData(Dataset[ProbeItem], Closing):
             self._handles = _Handles(pid, emb, labels)
         return self._handles
 
+    def track_means(self, block: int = 256) -> np.ndarray:
+        """Each track's mean finite label over the fold, read from the labels file alone.
+
+        Parameters
+        ----------
+        block : int, optional
+            Regions read at once for the binned target. Default 256.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 ``(tracks,)``; NaN for a track without any finite label in the fold.
+        """
+        total = np.zeros(len(self._columns))
+        count = np.zeros(len(self._columns))
+
+        def add(values: np.ndarray) -> None:  # (..., tracks)
+            flat = values.reshape(-1, len(self._columns))
+            finite = np.isfinite(flat)
+            total[:] += np.where(finite, flat, 0.0).sum(axis=0)
+            count[:] += finite.sum(axis=0)
+
+        if self._single is not None:
+            add(self._single)
+        else:
+            with read_labels(self.labels_path) as labels:
+                for first in range(0, len(self.rows), block):
+                    rows = self.rows[first : first + block]
+                    add(np.asarray(labels.bins[rows], np.float64)[..., self._columns])
+        return np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
+
     def fill_cache(self) -> None:
         """Read every item not yet cached, then close the files (no-op without a cache)."""
         if self._cache is None:

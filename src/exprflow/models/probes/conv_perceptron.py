@@ -5,8 +5,9 @@ Tensor contract: embeddings ``(batch, channels, bins)`` float with exactly
 the whole region (the ``single_bin`` target, stored ``(regions, 1, tracks)``: drop axis 1).
 Trained with the mean squared error.
 
-The module tree is the published one: ``layers`` = ``conv1x1`` (Conv1d channels → hidden,
-kernel 1), ``gelu1`` (exact, erf GELU), ``flatten`` (channel-major: feature
+The module tree is the published one plus a weightless dropout: ``layers`` = ``conv1x1``
+(Conv1d channels → hidden, kernel 1), ``gelu1`` (exact, erf GELU), ``dropout1`` (p 0 as
+published; searched when training), ``flatten`` (channel-major: feature
 ``c * bins + b``), ``fc1`` (Linear hidden × bins → tracks). Published sizes 1536 → 500 →
 448,000 → 18: 768,500 + 8,064,018 = 8,832,518 parameters, nearly all in ``fc1``. No trained
 weights were released.
@@ -40,12 +41,16 @@ class ConvPerceptronConfig(ProbeConfig):
         Bins per region; the linear layer sees all of them. Default 896.
     hidden : int, optional
         Channels of the 1×1 convolution. Default 500.
+    dropout : float, optional
+        Dropout after the GELU while training. Default 0.0 (none, as published; it has no
+        weights, so published state dicts load whatever its value).
     """
 
     model_type: ClassVar[str] = "conv_perceptron"
 
     bins: int = 896
     hidden: int = 500
+    dropout: float = 0.0
 
     @classmethod
     def tiny(
@@ -88,6 +93,7 @@ class ConvPerceptron(nn.Module):
                 [
                     ("conv1x1", nn.Conv1d(config.channels, config.hidden, kernel_size=1)),
                     ("gelu1", nn.GELU()),
+                    ("dropout1", nn.Dropout(config.dropout)),
                     ("flatten", nn.Flatten()),
                     ("fc1", nn.Linear(config.hidden * config.bins, config.tracks)),
                 ]

@@ -5,8 +5,9 @@ Tensor contract: embeddings ``(batch, channels, bins)`` float, any number of bin
 ``single_bin`` target, stored ``(regions, 1, tracks)``: drop axis 1). Trained with the mean
 squared error.
 
-The module tree is the published one: ``layers`` = ``conv1x1`` (Conv1d channels → hidden,
-kernel 1), ``gelu1`` (exact, erf GELU), ``maxpool1`` (the maximum over all bins; published
+The module tree is the published one plus a weightless dropout: ``layers`` = ``conv1x1``
+(Conv1d channels → hidden, kernel 1), ``gelu1`` (exact, erf GELU), ``dropout1`` (p 0 as
+published; searched when training), ``maxpool1`` (the maximum over all bins; published
 as ``MaxPool1d(896)``, the same thing on 896 bins), ``flatten``, ``fc1`` (Linear hidden →
 tracks). So the released ``cs282a_maxpool_perceptron.pt`` — ``layers.conv1x1.weight``
 (500, 1536, 1), ``layers.conv1x1.bias`` (500), ``layers.fc1.weight`` (18, 500),
@@ -48,11 +49,15 @@ class MaxPoolPerceptronConfig(ProbeConfig):
         Predicted tracks. Default 18.
     hidden : int, optional
         Channels of the 1×1 convolution. Default 500.
+    dropout : float, optional
+        Dropout after the GELU while training. Default 0.0 (none, as published; it has no
+        weights, so published state dicts load whatever its value).
     """
 
     model_type: ClassVar[str] = "maxpool_perceptron"
 
     hidden: int = 500
+    dropout: float = 0.0
 
     @classmethod
     def tiny(
@@ -93,6 +98,7 @@ class MaxPoolPerceptron(nn.Module):
                 [
                     ("conv1x1", nn.Conv1d(config.channels, config.hidden, kernel_size=1)),
                     ("gelu1", nn.GELU()),
+                    ("dropout1", nn.Dropout(config.dropout)),
                     ("maxpool1", nn.AdaptiveMaxPool1d(1)),
                     ("flatten", nn.Flatten()),
                     ("fc1", nn.Linear(config.hidden, config.tracks)),
