@@ -78,6 +78,7 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
 
     _check_expecto_steps(parent, chromatin)
     _check_embeddings(parent, prepare)
+    _check_probes(parent)
     (compared,) = _runs("evaluate")
     on_parent = {f.path for f in MlflowClient().list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.md", "report/plots"} <= on_parent
@@ -132,6 +133,40 @@ def _check_embeddings(parent: mlflow.entities.Run, prepare: mlflow.entities.Run)
         assert emb.shape == (embed.data.metrics["n_regions"], 896, 64)
         assert labels["128bp_bins"].shape[:2] == emb.shape[:2]
         assert list(labels["start"][()]) == list(emb.regions["start"])
+
+
+#: Test per-bin Pearson of CpG counts that the linear probe must reach on the tiny world's
+#: 3 test regions (2,688 bins), through the trunk train_basenji2 trained on chromatin marks.
+CPG_FLOOR = 0.5
+
+
+def _check_probes(parent: mlflow.entities.Run) -> None:
+    """The trained trunk feeds the embeddings; every head searched, registered, learning."""
+    (trunk,) = _runs("train_basenji2")
+    (embed,) = _runs("embed_basenji2")
+    (probe,) = _runs("train_probe")
+    outputs = "exprflow.output."
+    assert embed.data.params["weights"] == trunk.data.tags[outputs + "weights"]
+    assert embed.data.params["params"] == trunk.data.tags[outputs + "params"]
+    assert probe.data.params["embeddings"] == embed.data.tags[outputs + "embeddings"]
+    heads = {r.info.run_name: r for r in _runs_under(probe.info.run_id)}
+    assert set(heads) == {"linear_probe", "conv_perceptron", "maxpool_perceptron", "transformer"}
+    for name, run in heads.items():
+        assert len(_runs_under(run.info.run_id)) == 2  # the trials
+        assert probe.data.tags[outputs + name].startswith("models:/")
+        (version,) = MlflowClient().search_model_versions(f"name='basenji2-probe-{name}'")
+        assert version.run_id == run.info.run_id
+        assert np.isfinite(run.data.metrics["test_pooled_pearson"])
+    linear = heads["linear_probe"].data.metrics
+    assert linear["test_pearson.CpG_count"] >= CPG_FLOOR, linear
+
+
+def _runs_under(parent_id: str) -> list[mlflow.entities.Run]:
+    return mlflow.search_runs(  # type: ignore[no-any-return]
+        search_all_experiments=True,
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+        output_format="list",
+    )
 
 
 _FLAKY = '''

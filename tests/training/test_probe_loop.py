@@ -16,10 +16,10 @@ from exprflow.training.probe_loop import (
     TrainSettings,
     fit_probe,
     masked_loss,
-    predict_fold,
     resolve_precision,
     track_scale,
 )
+from exprflow.training.probe_predict import predict_fold
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,9 @@ from exprflow.steps import (
     prepare,
     promote,
     simulate,
+    train_basenji2,
     train_chromatin,
+    train_probe,
     train_tissue,
 )
 
@@ -25,7 +27,9 @@ __all__ = ["PIPELINE", "STANDALONE", "STEPS"]
 PIPELINE: tuple[StepSpec, ...] = (
     simulate.STEP,
     prepare.STEP,
+    train_basenji2.STEP,
     embed_basenji2.STEP,
+    train_probe.STEP,
     train_chromatin.STEP,
     train_tissue.STEP,
     expecto_reference.STEP,

@@ -124,6 +124,8 @@ STEP = StepSpec(
         "world": ("simulate", "world"),
         "fasta": ("prepare", "fasta"),
         "regions": ("prepare", "regions"),
+        "params": ("train_basenji2", "params"),
+        "weights": ("train_basenji2", "weights"),
     },
     runtime="tensorflow",
     merged_by="embed_merge",
@@ -170,7 +172,11 @@ def _work_folder(
     pooled = config.seq_length // (bins + 2 * _crop_bins(config))
     attributes = {
         "model_config": config.to_json(),
-        "weights": params.weights or f"none (random init, seed {params.seed})",
+        # The file name, not the URI: the folder is keyed by content, and the same weights
+        # may come from another run (the run records the URI as its input).
+        "weights": Path(params.weights).name
+        if params.weights
+        else f"none (random init, seed {params.seed})",
         "weights_fingerprint": weights,
         "alphabet": "ACGT",
         "bin_size": pooled,

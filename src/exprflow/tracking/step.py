@@ -83,6 +83,29 @@ class StepContext:
         self.inputs[name] = source_uri
         return path
 
+    def log_streamed_input(self, name: str, uri: str, digest: str) -> str:
+        """Record ``uri`` as input ``name`` without fetching it (read in place, e.g. S3).
+
+        Parameters
+        ----------
+        name : str
+            Input name.
+        uri : str
+            Local path or remote URI; a path is made absolute.
+        digest : str
+            Identity of the content (a fingerprint, or the object's ETag).
+
+        Returns
+        -------
+        str
+            The recorded URI.
+        """
+        source_uri = uri if is_remote(uri) else str(Path(uri).resolve())
+        mlflow.log_input(dataset_input(name, source_uri, digest[:32]), context="input")
+        mlflow.set_tag(INPUT_TAG + name, source_uri)
+        self.inputs[name] = source_uri
+        return source_uri
+
     def log_output(self, name: str, uri: str | Path) -> str:
         """Record output ``name`` at ``uri`` (a path is made absolute); return the URI."""
         text = str(uri) if isinstance(uri, str) and is_remote(uri) else str(Path(uri).resolve())

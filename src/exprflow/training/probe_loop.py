@@ -44,25 +44,22 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch.nn import functional as F
 
 from exprflow.data.probe_data import ProbeData, ProbeItem
-from exprflow.evaluation.track_metrics import TrackMetrics, track_metrics
 from exprflow.models.probes.base import ProbeConfig
 from exprflow.models.probes.registry import HEADS, HeadSpec
 from exprflow.models.probes.scaled import ScaledHead
+from exprflow.training.probe_predict import tracks_last_metrics
 
 __all__ = [
     "MONITOR",
     "EpochRecord",
-    "FoldPredictions",
     "MlflowEpochMetrics",
     "ProbeFit",
     "ProbeTask",
     "TrainSettings",
     "fit_probe",
     "masked_loss",
-    "predict_fold",
     "resolve_precision",
     "track_scale",
-    "tracks_last_metrics",
 ]
 
 log = logging.getLogger(__name__)
@@ -257,15 +254,6 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else 0.0
 
 
-def tracks_last_metrics(
-    predicted: np.ndarray, observed: np.ndarray, tracks: Sequence[str]
-) -> TrackMetrics:
-    """:func:`track_metrics` of head-layout arrays ``(N, tracks[, bins])``."""
-    if predicted.ndim == 3:
-        predicted, observed = predicted.transpose(0, 2, 1), observed.transpose(0, 2, 1)
-    return track_metrics(predicted, observed, tracks)
-
-
 class MlflowEpochMetrics(Callback):
     """Log each epoch's ``train_loss`` and validation figures to the active MLflow run.
 
@@ -403,53 +391,3 @@ def fit_probe(
     best_epoch = int(state["epoch"]) + 1
     log.info("%s: best epoch %d of %d", head, best_epoch, len(task.history))
     return ProbeFit(task, task.history, best_epoch, precision, Path(best.best_model_path))
-
-
-@dataclass(frozen=True)
-class FoldPredictions:
-    """A head's predictions on one fold, beside the labels, in head layout.
-
-    Attributes
-    ----------
-    predicted, observed : numpy.ndarray
-        float32 ``(regions, tracks)`` or ``(regions, tracks, bins)``; NaN observed = no data.
-    rows : numpy.ndarray
-        The regions' rows of the region table.
-    metrics : TrackMetrics
-        Per-track and pooled correlations.
-    """
-
-    predicted: np.ndarray
-    observed: np.ndarray
-    rows: np.ndarray
-    metrics: TrackMetrics
-
-
-@torch.no_grad()
-def predict_fold(model: torch.nn.Module, data: ProbeData, batch_size: int = 16) -> FoldPredictions:
-    """Run ``model`` (label units out) over a fold in order; return :class:`FoldPredictions`.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A trained head (e.g. :attr:`ProbeFit.task`), used in eval mode on its device.
-    data : ProbeData
-        The fold.
-    batch_size : int, optional
-        Regions per call. Default 16.
-
-    Returns
-    -------
-    FoldPredictions
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    predicted, observed, rows = [], [], []
-    for batch in data.loader(batch_size, shuffle=False):
-        predicted.append(model(batch.embedding.to(device)).float().cpu().numpy())
-        observed.append(batch.labels.numpy())
-        rows.append(batch.region.numpy())
-    pred, obs = np.concatenate(predicted), np.concatenate(observed)
-    return FoldPredictions(
-        pred, obs, np.concatenate(rows), tracks_last_metrics(pred, obs, data.track_names)
-    )
