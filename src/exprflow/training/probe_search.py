@@ -195,7 +195,8 @@ class SearchJob:
     warmup : int
         Epochs before pruning may stop a trial.
     seed : int
-        Sampler seed of worker 0 (worker ``i`` uses ``seed + i``).
+        Base sampler seed: worker ``i`` of a run that finds ``d`` finished trials uses
+        ``seed + 1000 d + i``.
     """
 
     head: str
@@ -229,14 +230,18 @@ def _storage(url: str) -> str | RDBStorage:
     )
 
 
-def open_study(job: SearchJob, worker: int = 0) -> optuna.Study:
-    """Create or load the job's study (maximising), with a TPE sampler and median pruner."""
+def open_study(job: SearchJob, stream: int = 0) -> optuna.Study:
+    """Create or load the job's study (maximising), with a TPE sampler and median pruner.
+
+    ``stream`` picks the sampler's seed (``job.seed + stream``): each worker of each run
+    draws its own sequence, so a resumed search does not repeat earlier draws.
+    """
     return optuna.create_study(
         study_name=job.study_name,
         storage=_storage(job.storage),
         direction="maximize",
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=job.seed + worker),
+        sampler=optuna.samplers.TPESampler(seed=job.seed + stream),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=job.warmup),
     )
 
@@ -317,12 +322,12 @@ def _prefixed(config: ProbeConfig) -> dict[str, Any]:
     return {f"config.{k}": v for k, v in config.to_dict().items()}
 
 
-def _work(job: SearchJob, worker: int, n_trials: int) -> None:
+def _work(job: SearchJob, stream: int, n_trials: int) -> None:
     """One worker: add ``n_trials`` trials to the study."""
     if n_trials < 1:
         return
     mlflow.set_tracking_uri(job.tracking_uri)
-    study = open_study(job, worker)
+    study = open_study(job, stream)
     objective = _Objective(job)
     try:
         study.optimize(objective, n_trials=n_trials, catch=())
@@ -354,16 +359,19 @@ def run_search(job: SearchJob, n_trials: int, workers: int = 1) -> optuna.Study:
         When a worker process fails.
     """
     study = open_study(job)
-    missing = max(0, n_trials - finished_trials(study))
+    done = finished_trials(study)
+    missing = max(0, n_trials - done)
     workers = max(1, min(workers, missing)) if missing else 1
     shares = [missing // workers + (i < missing % workers) for i in range(workers)]
     log.info("study %s: %d trials to add over %d worker(s)", job.study_name, missing, workers)
     if workers == 1:
-        _work(job, 0, missing)
+        _work(job, 1000 * done, missing)
     else:
         context = multiprocessing.get_context("spawn")
         processes = [
-            context.Process(target=_work, args=(job, i, share), name=f"search-worker-{i}")
+            context.Process(
+                target=_work, args=(job, 1000 * done + i, share), name=f"search-worker-{i}"
+            )
             for i, share in enumerate(shares)
         ]
         for process in processes:
