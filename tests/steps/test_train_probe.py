@@ -11,7 +11,13 @@ from mlflow import MlflowClient
 from tests.training._probe_files import regions, write_embeddings, write_files, write_labels
 
 from exprflow.errors import InputError
-from exprflow.steps.train_probe import TrainProbeParams, registered_name, run
+from exprflow.models.probes.registry import HEADS
+from exprflow.steps.train_probe import STEP, TrainProbeParams, registered_name, run
+
+
+def test_the_step_knows_every_head() -> None:
+    # The step lists the heads itself (importing the registry would import torch).
+    assert STEP.outputs == tuple(HEADS)
 
 
 @pytest.fixture(scope="module")

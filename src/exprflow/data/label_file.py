@@ -34,6 +34,7 @@ __all__ = [
     "bins_dataset",
     "check_same_regions",
     "create_label_file",
+    "finite_means",
     "read_labels",
 ]
 
@@ -229,3 +230,32 @@ def check_same_regions(labels: Labels, regions: pd.DataFrame, source: str) -> No
             record=f"region {i}",
             fix=fix,
         )
+
+
+def finite_means(
+    values: h5py.Dataset | np.ndarray, rows: np.ndarray, block: int = 64
+) -> np.ndarray:
+    """Mean of each track's finite labels over ``rows``, read ``block`` regions at a time.
+
+    Parameters
+    ----------
+    values : h5py.Dataset or numpy.ndarray
+        Labels with regions first and tracks last: ``(regions, bins, tracks)`` or
+        ``(regions, tracks)``.
+    rows : numpy.ndarray
+        Ascending region rows to average over.
+    block : int, optional
+        Regions read per slice (bounds memory on the HDF5). Default 64.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(tracks,)``; NaN for a track without a finite value over ``rows``.
+    """
+    total = np.zeros(values.shape[-1])
+    count = np.zeros(values.shape[-1])
+    for first in range(0, len(rows), block):
+        flat = np.asarray(values[rows[first : first + block]]).reshape(-1, values.shape[-1])
+        total += np.nansum(flat, axis=0, dtype=np.float64)
+        count += np.isfinite(flat).sum(axis=0)
+    return np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)

@@ -61,7 +61,13 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from exprflow.data.label_file import Labels, bins_dataset, check_same_regions, read_labels
+from exprflow.data.label_file import (
+    Labels,
+    bins_dataset,
+    check_same_regions,
+    finite_means,
+    read_labels,
+)
 from exprflow.data.regions import FOLDS
 from exprflow.embedding.reader import EmbeddingFile
 from exprflow.errors import InputError
@@ -324,23 +330,10 @@ class ProbeData(Dataset[ProbeItem], Closing):
         numpy.ndarray
             float64 ``(tracks,)``; NaN for a track without any finite label in the fold.
         """
-        total = np.zeros(len(self._columns))
-        count = np.zeros(len(self._columns))
-
-        def add(values: np.ndarray) -> None:  # (..., tracks)
-            flat = values.reshape(-1, len(self._columns))
-            finite = np.isfinite(flat)
-            total[:] += np.where(finite, flat, 0.0).sum(axis=0)
-            count[:] += finite.sum(axis=0)
-
         if self._single is not None:
-            add(self._single)
-        else:
-            with read_labels(self.labels_path) as labels:
-                for first in range(0, len(self.rows), block):
-                    rows = self.rows[first : first + block]
-                    add(np.asarray(labels.bins[rows], np.float64)[..., self._columns])
-        return np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
+            return finite_means(self._single, np.arange(len(self._single)), block)
+        with read_labels(self.labels_path) as labels:
+            return finite_means(labels.bins, self.rows, block)[self._columns]
 
     def fill_cache(self) -> None:
         """Read every item not yet cached, then close the files (no-op without a cache)."""

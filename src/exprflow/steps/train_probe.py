@@ -42,9 +42,8 @@ from exprflow.pipeline.spec import StepSpec
 from exprflow.steps._cli import parse_flag, parse_params, setup_logging, split_list
 from exprflow.storage.range_file import S3RangeFile
 from exprflow.tracking.fingerprint import fingerprint
-from exprflow.tracking.step import StepContext, step_run
+from exprflow.tracking.step import StepContext, step_run, step_tags
 from exprflow.tracking.store import data_root
-from exprflow.tracking.uris import local_path
 
 __all__ = ["STEP", "TrainProbeParams", "main", "registered_name", "run"]
 
@@ -122,15 +121,14 @@ def _check(params: TrainProbeParams) -> None:
 
 
 def _record_inputs(ctx: StepContext, params: TrainProbeParams) -> tuple[str, str, str]:
-    """Record both inputs (the embeddings streamed); return their URIs and a content key."""
-    embeddings = params.embeddings
-    if embeddings.startswith("s3://"):
-        with S3RangeFile(embeddings) as remote:
+    """Record both inputs (S3 embeddings streamed, not fetched); return them and a content key."""
+    if params.embeddings.startswith("s3://"):
+        with S3RangeFile(params.embeddings) as remote:
             digest = remote.etag.strip('"')
+        embeddings = ctx.log_streamed_input("embeddings", params.embeddings, digest)
     else:
-        embeddings = str(local_path(embeddings))
-        digest = fingerprint(embeddings)
-    embeddings = ctx.log_streamed_input("embeddings", embeddings, digest)
+        embeddings = str(ctx.log_input("embeddings", params.embeddings))
+        digest = fingerprint(embeddings)  # memoised: hashed once by log_input
     labels = str(ctx.log_input("labels", params.labels))
     return embeddings, labels, f"{digest}:{fingerprint(labels)}"
 
@@ -175,16 +173,14 @@ def run(params: TrainProbeParams) -> dict[str, str]:
             if len(heads) == 1:
                 model_uri = _probe_heads.search_head(*search)
             else:
-                with mlflow.start_run(run_name=head, nested=True, tags=_tags(head)):
+                with mlflow.start_run(
+                    run_name=head,
+                    nested=True,
+                    tags=step_tags(STEP.name, STEP.family, STEP.task) | {"exprflow.head": head},
+                ):
                     model_uri = _probe_heads.search_head(*search)
             ctx.log_output(head, model_uri)  # on the step's run, once the head's has ended
         return ctx.outputs
-
-
-def _tags(head: str) -> dict[str, str]:
-    """Tags of a per-head child run."""
-    return {"exprflow.step": STEP.name, "exprflow.family": STEP.family,
-            "exprflow.task": STEP.task, "exprflow.head": head}  # fmt: skip
 
 
 def _settings(params: TrainProbeParams) -> dict[str, object]:

@@ -34,7 +34,7 @@ from exprflow.tracking.shards import CHUNK_TAG, fail_parent, finish_parent, pare
 from exprflow.tracking.store import configure, mark_model_training
 from exprflow.tracking.uris import is_remote, local_path
 
-__all__ = ["INPUT_TAG", "OUTPUT_TAG", "STEP_RUN_TAG", "StepContext", "step_run"]
+__all__ = ["INPUT_TAG", "OUTPUT_TAG", "STEP_RUN_TAG", "StepContext", "step_run", "step_tags"]
 
 INPUT_TAG = "exprflow.input."
 OUTPUT_TAG = "exprflow.output."
@@ -76,14 +76,13 @@ class StepContext:
     def log_input(self, name: str, uri: str, *, context: str = "input") -> Path:
         """Record ``uri`` as dataset input ``name``; return a local path to read it from."""
         path = local_path(uri)
-        source_uri = uri if is_remote(uri) else str(path.resolve())
-        dataset = dataset_input(name, source_uri, fingerprint(path)[:32])
-        mlflow.log_input(dataset, context=context)
-        mlflow.set_tag(INPUT_TAG + name, source_uri)
-        self.inputs[name] = source_uri
+        source = uri if is_remote(uri) else str(path)
+        self.log_streamed_input(name, source, fingerprint(path), context=context)
         return path
 
-    def log_streamed_input(self, name: str, uri: str, digest: str) -> str:
+    def log_streamed_input(
+        self, name: str, uri: str, digest: str, *, context: str = "input"
+    ) -> str:
         """Record ``uri`` as input ``name`` without fetching it (read in place, e.g. S3).
 
         Parameters
@@ -94,6 +93,8 @@ class StepContext:
             Local path or remote URI; a path is made absolute.
         digest : str
             Identity of the content (a fingerprint, or the object's ETag).
+        context : str, optional
+            MLflow dataset input context. Default ``"input"``.
 
         Returns
         -------
@@ -101,7 +102,7 @@ class StepContext:
             The recorded URI.
         """
         source_uri = uri if is_remote(uri) else str(Path(uri).resolve())
-        mlflow.log_input(dataset_input(name, source_uri, digest[:32]), context="input")
+        mlflow.log_input(dataset_input(name, source_uri, digest[:32]), context=context)
         mlflow.set_tag(INPUT_TAG + name, source_uri)
         self.inputs[name] = source_uri
         return source_uri
@@ -128,6 +129,16 @@ class StepContext:
         mlflow.set_tag(OUTPUT_TAG + name, uri)
         self.outputs[name] = uri
         return uri
+
+
+def step_tags(step: str, family: str, task: str) -> dict[str, str]:
+    """The tags of a step's run: ``exprflow.step``, ``.family``, ``.task``, ``.code_version``."""
+    return {
+        "exprflow.step": step,
+        "exprflow.family": family,
+        "exprflow.task": task,
+        "exprflow.code_version": code_version(),
+    }
 
 
 @contextmanager
@@ -179,14 +190,7 @@ def step_run(
     mark_model_training(run.info.experiment_id)
     existing = mlflow.get_run(run_id).data.params
     mlflow.log_params({k: str(v) for k, v in params.items() if k not in existing})
-    mlflow.set_tags(
-        {
-            "exprflow.step": step,
-            "exprflow.family": family,
-            "exprflow.task": task,
-            "exprflow.code_version": code_version(),
-        }
-    )
+    mlflow.set_tags(step_tags(step, family, task))
     ctx = StepContext(run_id=run_id, parent_run_id=parent.info.run_id if parent else None)
     ends_parent = bool(merges and ctx.parent_run_id)
     try:

@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from exprflow.data.label_file import finite_means
 from exprflow.data.label_targets import LabelTarget
 from exprflow.errors import InputError
 from exprflow.models.basenji2.config import Basenji2Config, Cropping
@@ -172,14 +173,7 @@ def track_means(labels: h5py.Dataset, rows: np.ndarray, names: list[str]) -> np.
         When a track has no data or a mean that is not positive over ``rows`` (a
         Poisson target must be non-negative with some signal).
     """
-    total = np.zeros(labels.shape[-1])
-    count = np.zeros(labels.shape[-1])
-    for first in range(0, len(rows), _MEAN_BLOCK):
-        block = labels[rows[first : first + _MEAN_BLOCK]]
-        total += np.nansum(block, axis=(0, 1), dtype=np.float64)
-        count += np.isfinite(block).sum(axis=(0, 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = total / count
+    means = finite_means(labels, rows, _MEAN_BLOCK)
     bad = np.flatnonzero(~(means > 0))
     if bad.size:
         raise InputError(
