@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -13,12 +12,9 @@ import pandas as pd
 import pytest
 import torch
 from tests.deploy._s3 import Bucket, s3_bucket
+from tests.training._probe_files import write_embeddings_file, write_labels_file
 
-from exprflow.data.label_file import create_label_file
-from exprflow.data.label_targets import LabelTarget
 from exprflow.data.probe_data import ProbeData, ProbeItem
-from exprflow.embedding.blocks import WorkFolder
-from exprflow.embedding.merge import merge_blocks
 from exprflow.errors import InputError
 
 N, BINS, CHANNELS, TRACKS = 9, 16, 8, ("lamina", "lads", "cpg")
@@ -46,28 +42,13 @@ def _label_values(bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write_embeddings(root: Path) -> Path:
-    manifest = {
-        "n_regions": N, "bins": BINS, "channels": CHANNELS, "level": 1, "key": {},
-        "attributes": {"alphabet": "ACGT", "bin_size": 128},
-    }  # fmt: skip
-    work = WorkFolder(root / "work", manifest)
-    work.save_regions(_regions())
-    with ThreadPoolExecutor(2) as encoder:
-        work.write_block(0, _embedding_values(), encoder)
-    merge_blocks(work, str(root / "embeddings.h5"))
-    return root / "embeddings.h5"
+    return write_embeddings_file(root, _embedding_values(), _regions())
 
 
 def _write_labels(path: Path, regions: pd.DataFrame, bins: int = BINS) -> Path:
-    targets = [
-        LabelTarget(k, 0, name, Path(f"{name}.bw"), np.inf, 1.0, "mean", name, None)
-        for k, name in enumerate(TRACKS)
-    ]
     binned, single = _label_values(bins)
-    with h5py.File(path, "w", libver="latest") as h5:
-        datasets = create_label_file(h5, regions, targets, (128, 8192, bins))
-        datasets[0][...], datasets[1][...] = binned[: len(regions)], single[: len(regions)]
-    return path
+    n = len(regions)
+    return write_labels_file(path, regions, TRACKS, binned[:n], single[:n])
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ labels are NaN (no data) and must be masked by the loss.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,33 +52,50 @@ def label_values(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return binned.astype(np.float32), single.astype(np.float32)
 
 
-def write_embeddings(root: Path, seed: int = 0, table: pd.DataFrame | None = None) -> Path:
-    """Write the embeddings file (layout of ``embed_basenji2``) under ``root``."""
-    table = regions() if table is None else table
+def write_embeddings_file(root: Path, values: np.ndarray, table: pd.DataFrame) -> Path:
+    """Write ``values`` ``(regions, bins, channels)`` as ``root/embeddings.h5`` (embed layout)."""
+    n, bins, channels = values.shape
     manifest = {
-        "n_regions": len(table), "bins": BINS, "channels": CHANNELS, "level": 1, "key": {},
+        "n_regions": n, "bins": bins, "channels": channels, "level": 1, "key": {},
         "attributes": {"alphabet": "ACGT", "bin_size": 128},
     }  # fmt: skip
     work = WorkFolder(root / "work", manifest)
     work.save_regions(table)
     with ThreadPoolExecutor(2) as encoder:
-        work.write_block(0, embedding_values(seed)[: len(table)], encoder)
+        work.write_block(0, values, encoder)
     merge_blocks(work, str(root / "embeddings.h5"))
     return root / "embeddings.h5"
 
 
-def write_labels(path: Path, seed: int = 0, table: pd.DataFrame | None = None) -> Path:
-    """Write the labels file (layout of ``prepare``) at ``path``."""
-    table = regions() if table is None else table
+def write_labels_file(
+    path: Path,
+    table: pd.DataFrame,
+    tracks: Sequence[str],
+    binned: np.ndarray,
+    single: np.ndarray,
+) -> Path:
+    """Write a labels file (layout of ``prepare``, 128 bp bins, 8,192 bp crops) at ``path``."""
     targets = [
         LabelTarget(k, 0, name, Path(f"{name}.bw"), np.inf, 1.0, "mean", name, None)
-        for k, name in enumerate(TRACKS)
+        for k, name in enumerate(tracks)
     ]
-    binned, single = label_values(seed)
     with h5py.File(path, "w", libver="latest") as h5:
-        datasets = create_label_file(h5, table, targets, (128, 8192, BINS))
-        datasets[0][...], datasets[1][...] = binned[: len(table)], single[: len(table)]
+        datasets = create_label_file(h5, table, targets, (128, 8192, binned.shape[1]))
+        datasets[0][...], datasets[1][...] = binned, single
     return path
+
+
+def write_embeddings(root: Path, seed: int = 0, table: pd.DataFrame | None = None) -> Path:
+    """Write the planted embeddings (the first ``len(table)`` regions) under ``root``."""
+    table = regions() if table is None else table
+    return write_embeddings_file(root, embedding_values(seed)[: len(table)], table)
+
+
+def write_labels(path: Path, seed: int = 0, table: pd.DataFrame | None = None) -> Path:
+    """Write the planted labels (the first ``len(table)`` regions) at ``path``."""
+    table = regions() if table is None else table
+    binned, single = label_values(seed)
+    return write_labels_file(path, table, TRACKS, binned[: len(table)], single[: len(table)])
 
 
 def write_files(root: Path) -> tuple[Path, Path]:
