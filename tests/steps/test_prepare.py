@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from exprflow.data.basenji_labels import read_labels
+from exprflow.data.mlm_dataset import read_meta, read_mlm_dataset
 from exprflow.errors import InputError
 from exprflow.simulate.world import load_manifest
-from exprflow.steps.prepare import PrepareParams, run
+from exprflow.steps.prepare import PrepareParams, mlm_test_samples, run
 from exprflow.tracking.store import data_root
 
 
@@ -31,6 +32,7 @@ def test_prepare_validates_the_world_and_builds_the_tables(tracking: str, tiny_w
         "expression",
         "samples",
         "regions",
+        "eqtls",
     }
     local = Path(mlflow.artifacts.download_artifacts(outputs["prepared"]))
     genes = pd.read_csv(local / "genes.tsv", sep="\t")
@@ -137,3 +139,57 @@ def test_wrong_ref_in_the_vcf_fails_naming_the_record(
     fasta.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"population\.vcf\.gz: chr1:\d+ rs\d+: REF"):
         run(PrepareParams(world=str(tiny_world), fasta=str(fasta)))
+
+
+def test_mlm_dataset_of_the_top_genes(tracking: str, tiny_world: Path) -> None:
+    params = PrepareParams(
+        world=str(tiny_world), mlm_genes=3, mlm_max_snps=50, mlm_eqtl_pvalue=1e-3
+    )
+    outputs = run(params)
+    folder = Path(mlflow.artifacts.download_artifacts(outputs["mlm"]))
+    meta = read_meta(folder / "meta.csv.gz")
+    table = read_mlm_dataset(folder / "dataset.parquet", meta)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert meta["GENE_ID"].unique().tolist() == summary["genes"] and len(summary["genes"]) == 3
+    assert meta.groupby("GENE_ID").size().eq(50).all()
+    samples = pd.read_csv(load_manifest(tiny_world).path("samples"), sep="\t")
+    eur = set(samples.loc[samples["super_pop"] == "EUR", "sample"])
+    assert set(table.loc[table["split"] == "test", "sample"]) == eur
+    metrics = mlflow.get_run(outputs["mlm"].split("/")[1]).data.metrics
+    assert metrics["n_mlm_snps"] == 150 and metrics["n_mlm_test"] == len(eur)
+    assert metrics["n_mlm_train"] + metrics["n_mlm_test"] == 40
+
+
+@pytest.mark.parametrize("mlm_genes", [0, 2])
+def test_mlm_genes_without_eqtls_follow_the_gene_table(
+    tracking: str, tiny_world: Path, mlm_genes: int
+) -> None:
+    manifest = load_manifest(tiny_world)
+    inputs = {k: str(manifest.path(v)) for k, v in [("fasta", "fasta"), ("vcf", "vcf")]}
+    inputs |= {"genes": str(manifest.path("gtf")), "expression": str(manifest.path("expression"))}
+    outputs = run(PrepareParams(**inputs, mlm_genes=mlm_genes, mlm_max_snps=20))
+    if not mlm_genes:
+        assert "mlm" not in outputs
+        return
+    meta = read_meta(Path(mlflow.artifacts.download_artifacts(outputs["mlm"])) / "meta.csv.gz")
+    prepared = Path(mlflow.artifacts.download_artifacts(outputs["prepared"]))
+    genes = pd.read_csv(prepared / "genes.tsv", sep="\t")
+    assert meta["GENE_ID"].unique().tolist() == genes["gene_id"].head(2).tolist()
+    metrics = mlflow.get_run(outputs["mlm"].split("/")[1]).data.metrics
+    assert (metrics["n_mlm_test"], metrics["n_mlm_train"]) == (40, 0)  # no super_pop: all
+
+
+def test_mlm_test_rules() -> None:
+    samples = pd.DataFrame(
+        {
+            "sample": ["A", "B", "C", "D"],
+            "in_vcf": [True, True, True, False],
+            "in_expression": [True, True, False, True],
+            "super_pop": ["EUR", "AFR", "EUR", "EUR"],
+        }
+    )
+    assert mlm_test_samples(samples, "expressed_eur") == ["A"]
+    assert mlm_test_samples(samples, "expressed") == ["A", "B"]
+    assert mlm_test_samples(samples.drop(columns="super_pop"), "expressed_eur") == ["A", "B"]
+    with pytest.raises(InputError, match="mlm_test is 'eur', expected one of expressed_eur"):
+        mlm_test_samples(samples, "eur")

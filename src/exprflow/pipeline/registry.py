@@ -17,6 +17,7 @@ from exprflow.steps import (
     simulate,
     train_basenji2,
     train_chromatin,
+    train_mlm,
     train_probe,
     train_tissue,
 )
@@ -30,6 +31,7 @@ PIPELINE: tuple[StepSpec, ...] = (
     train_basenji2.STEP,
     embed_basenji2.STEP,
     train_probe.STEP,
+    train_mlm.STEP,
     train_chromatin.STEP,
     train_tissue.STEP,
     expecto_reference.STEP,

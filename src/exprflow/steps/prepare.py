@@ -8,9 +8,19 @@ Inputs (each a path or URI; an empty value takes the file from ``world``'s manif
     world's); ``label_targets`` a label targets table in Basenji's ``targets.txt``
     layout (:mod:`exprflow.data.label_targets`; empty: the world's default tracks —
     lamina, LAD coverage, CpG methylation per cell type and CpG counts — with a world,
-    no labels without one).
+    no labels without one). ``eqtls`` optional GEUVADIS ``EUR373.gene.cis.FDR5`` table ranking the
+    MLM genes (empty: the world's; none: the gene table's order).
 Settings: ``label_bin_size`` (128) and ``label_crop_bp`` (8,192 bp cut off each end of a
-    region: 896 bins over the central 114,688 bp of a 131,072 bp region).
+    region: 896 bins over the central 114,688 bp of a 131,072 bp region). Haplotype MLM
+    dataset (:mod:`exprflow.data.mlm_dataset`, published lm-eqtl ``dataprep``):
+    ``mlm_genes`` (10, the published top 10 by eQTL count; 0: no dataset),
+    ``mlm_max_snps`` (256 SNPs per gene nearest the TSS, ≈ ±130 kb on the demo world,
+    which holds every planted causal variant; published 5,000, CPU time on the demo),
+    ``mlm_min_maf`` (0.03),
+    ``mlm_window`` (1,000,000 bp either side of the TSS), ``mlm_eqtl_pvalue`` (1e-12,
+    eQTLs counted for the ranking), ``mlm_test`` (``expressed_eur``: samples with
+    expression and ``super_pop`` EUR, as published — all expressed samples when the
+    sample table has no ``super_pop``; ``expressed``: all samples with expression).
 Validation: every VCF record's REF against the FASTA, phasing, missing genotypes, sort
 order (policy in :mod:`exprflow.genome.vcf`); every gene on a FASTA contig; every region
 on a FASTA contig, inside it, all of one length (:func:`exprflow.data.regions.read_regions`);
@@ -26,9 +36,14 @@ Outputs:
     tracks), ``single_bin`` (regions, 1, tracks), region table, targets; layout in
     :mod:`exprflow.data.label_file`) in ``<data root>/prepare/<key>/`` beside its
     ``label_targets.txt`` (also run artifact ``labels/``); the key digests the regions,
-    the targets, their files' content and the bin settings; a complete file is reused.
+    the targets, their files' content and the bin settings; a complete file is reused;
+    ``mlm`` (``mlm_genes`` > 0; run artifacts ``mlm/``): ``dataset.parquet`` (index
+    ``split:sample_id:GENE_ID``, column ``seq`` of R/F/M/B/N), ``meta.csv.gz``
+    (``chrom,pos,id,ref,alt,AF,initial_counts,GENE_ID,seq_idx``) and ``summary.json``
+    (genes, SNPs and span per gene, split sizes); read back and validated before logging.
 Metrics: ``n_genes`` … ``n_samples_both``; with regions ``n_regions``; with labels
-``n_label_tracks``, ``label_seconds``, ``labels_reused`` (1 or 0).
+``n_label_tracks``, ``label_seconds``, ``labels_reused`` (1 or 0); with the MLM dataset
+``n_mlm_genes``, ``n_mlm_snps``, ``n_mlm_train``, ``n_mlm_test``, ``mlm_seconds``.
 Family dataset builders (later steps' inputs) read these outputs.
 """
 
@@ -47,6 +62,12 @@ from tqdm import tqdm
 from exprflow.data.basenji_labels import DEFAULT_BIN_SIZE, DEFAULT_CROP_BP, prepare_labels
 from exprflow.data.geuvadis import read_expression
 from exprflow.data.label_targets import LabelTarget, read_label_targets, world_label_targets
+from exprflow.data.mlm_dataset import (
+    DATASET_FILE,
+    META_FILE,
+    build_mlm_dataset,
+    read_mlm_dataset,
+)
 from exprflow.data.regions import read_regions
 from exprflow.errors import InputError
 from exprflow.genome.annotation import read_genes
@@ -59,7 +80,7 @@ from exprflow.tracking.step import StepContext, step_run
 from exprflow.tracking.store import data_root
 from exprflow.tracking.uris import local_path
 
-__all__ = ["STEP", "PrepareParams", "main", "run"]
+__all__ = ["MLM_TEST_RULES", "STEP", "PrepareParams", "main", "mlm_test_samples", "run"]
 
 _FROM_WORLD = {
     "fasta": "fasta",
@@ -68,7 +89,10 @@ _FROM_WORLD = {
     "expression": "expression",
     "samples": "samples",
     "regions": "sequences_bed",
+    "eqtls": "eqtls",
 }
+#: Values of ``mlm_test``.
+MLM_TEST_RULES = ("expressed_eur", "expressed")
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,26 @@ class PrepareParams:
     label_crop_bp: int = field(
         default=DEFAULT_CROP_BP, metadata={"help": "bp cropped at each region end for labels"}
     )
+    eqtls: str = field(
+        default="", metadata={"help": "EUR373 cis-eQTL table ranking MLM genes; empty: world's"}
+    )
+    mlm_genes: int = field(
+        default=10, metadata={"help": "MLM dataset: top genes by eQTL count; 0: no dataset"}
+    )
+    mlm_max_snps: int = field(
+        default=256, metadata={"help": "MLM dataset: SNPs per gene (published 5000)"}
+    )
+    mlm_min_maf: float = field(default=0.03, metadata={"help": "MLM dataset: MAF above this"})
+    mlm_window: int = field(
+        default=1_000_000, metadata={"help": "MLM dataset: bp either side of the TSS"}
+    )
+    mlm_eqtl_pvalue: float = field(
+        default=1e-12, metadata={"help": "MLM dataset: eQTLs counted have p below this"}
+    )
+    mlm_test: str = field(
+        default="expressed_eur",
+        metadata={"help": "MLM test samples: expressed_eur (published) or expressed"},
+    )
 
 
 STEP = StepSpec(
@@ -97,7 +141,7 @@ STEP = StepSpec(
     params=PrepareParams,
     family="foundation",
     task="prepare",
-    outputs=("prepared", "fasta", "vcf", "regions", "labels"),
+    outputs=("prepared", "fasta", "vcf", "regions", "labels", "mlm"),
     upstream={"world": ("simulate", "world")},
     runtime="python",
 )
@@ -149,7 +193,10 @@ def _sample_table(vcf_samples: list[str], expressed: list[str], extra: Path | No
     return table
 
 
-def _build(params: PrepareParams, ctx: StepContext, out: Path) -> dict[str, int]:
+def _build(
+    params: PrepareParams, ctx: StepContext, out: Path
+) -> tuple[dict[str, int], pd.DataFrame, pd.DataFrame]:
+    """Write the shared tables to ``out``; return the summary, gene table and sample table."""
     fasta = ctx.log_input("fasta", params.fasta)
     vcf_path = ctx.log_input("vcf", params.vcf)
     genes_path = ctx.log_input("genes", params.genes)
@@ -181,7 +228,7 @@ def _build(params: PrepareParams, ctx: StepContext, out: Path) -> dict[str, int]
         "samples_both": len(both),
     }
     (out / "summary.json").write_text(json.dumps({**summary, "variants_per_contig": variants}))
-    return summary
+    return summary, genes, samples
 
 
 def _label_targets(params: PrepareParams, ctx: StepContext) -> list[LabelTarget]:
@@ -222,10 +269,87 @@ def _labels(
     )
 
 
+def mlm_test_samples(samples: pd.DataFrame, rule: str) -> list[str]:
+    """Return the MLM dataset's test samples under ``rule`` (:data:`MLM_TEST_RULES`).
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame
+        ``prepare``'s sample table (``sample``, ``in_vcf``, ``in_expression``, optional
+        ``super_pop``).
+    rule : str
+        ``expressed_eur``: genotyped samples with expression and ``super_pop`` EUR (all
+        such samples without a ``super_pop`` column); ``expressed``: all of them.
+
+    Returns
+    -------
+    list of str
+        Sample ids, in table order.
+
+    Raises
+    ------
+    InputError
+        On an unknown rule.
+    """
+    if rule not in MLM_TEST_RULES:
+        raise InputError(
+            "prepare parameters",
+            f"mlm_test is {rule!r}, expected one of {', '.join(MLM_TEST_RULES)}.",
+            record="mlm_test",
+            fix="pass -P mlm_test=expressed_eur (published) or expressed.",
+        )
+    chosen = samples["in_vcf"].astype(bool) & samples["in_expression"].astype(bool)
+    if rule == "expressed_eur" and "super_pop" in samples.columns:
+        chosen &= samples["super_pop"].eq("EUR")
+    return samples.loc[chosen, "sample"].astype(str).tolist()
+
+
+def _mlm(
+    params: PrepareParams, ctx: StepContext, genes: pd.DataFrame, samples: pd.DataFrame
+) -> None:
+    """Build the haplotype MLM dataset, validate it, log it as output ``mlm``."""
+    test = mlm_test_samples(samples, params.mlm_test)
+    if not test:
+        raise InputError(
+            params.samples or "prepare parameters",
+            f"mlm_test={params.mlm_test} selects no sample with genotypes and expression.",
+            record="mlm_test",
+            fix="pass -P mlm_test=expressed, or a sample table with super_pop.",
+        )
+    eqtls = ctx.log_input("eqtls", params.eqtls) if params.eqtls else None
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "mlm"
+        built = build_mlm_dataset(
+            local_path(params.vcf),
+            genes,
+            eqtls,
+            test,
+            folder,
+            n_genes=params.mlm_genes,
+            max_snps=params.mlm_max_snps,
+            min_maf=params.mlm_min_maf,
+            window=params.mlm_window,
+            eqtl_pvalue=params.mlm_eqtl_pvalue,
+        )
+        read_mlm_dataset(folder / DATASET_FILE, folder / META_FILE)
+        report = {k: v for k, v in asdict(built).items() if k != "folder"}
+        (folder / "summary.json").write_text(json.dumps(report, indent=1))
+        ctx.log_artifact_output("mlm", folder, "mlm")
+    mlflow.log_metrics(
+        {
+            "n_mlm_genes": len(built.genes),
+            "n_mlm_snps": sum(built.snps.values()),
+            "n_mlm_train": built.n_train,
+            "n_mlm_test": built.n_test,
+            "mlm_seconds": built.seconds,
+        }
+    )
+
+
 def run(params: PrepareParams) -> dict[str, str]:
     """Validate the inputs and build the shared tables; return the step's outputs."""
     with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
-        optional = ("samples", "regions")
+        optional = ("samples", "regions", "eqtls")
         params = fill_from_world(params, _FROM_WORLD, STEP.name, optional=optional)
         targets = _label_targets(params, ctx)
         regions = None
@@ -234,9 +358,11 @@ def run(params: PrepareParams) -> dict[str, str]:
                 path = ctx.log_input("regions", params.regions)
                 regions = read_regions(path, contigs=genome.contigs)
         with tempfile.TemporaryDirectory() as tmp:
-            summary = _build(params, ctx, Path(tmp))
+            summary, genes, samples = _build(params, ctx, Path(tmp))
             mlflow.log_metrics({f"n_{k}": v for k, v in summary.items()})
             ctx.log_artifact_output("prepared", Path(tmp), "prepared")
+        if params.mlm_genes > 0:
+            _mlm(params, ctx, genes, samples)
         ctx.log_output("fasta", local_path(params.fasta))
         ctx.log_output("vcf", local_path(params.vcf))
         if regions is not None:
