@@ -221,12 +221,15 @@ def test_genes_are_ranked_by_eqtl_count(tmp_path: Path) -> None:
         + [("G2", 2, 2, 1e-5)] * 5  # above the threshold
         + [("OTHER", 1, 1, 1e-20)] * 9,  # not in the gene table
     )
-    assert select_mlm_genes(GENES, eqtls, 10) == ["RIGHT", "G1", "LEFT"]
+    # Genes with eQTLs below the threshold first; then those with eQTLs above it fill in.
+    assert select_mlm_genes(GENES, eqtls, 10) == ["RIGHT", "G1", "LEFT", "G2"]
     assert select_mlm_genes(GENES, eqtls, 2) == ["RIGHT", "G1"]
     assert select_mlm_genes(GENES, eqtls, 10, eqtl_pvalue=1e-4)[0] == "G2"
+    assert select_mlm_genes(GENES, eqtls, 2, eqtl_pvalue=1e-30) == ["G2", "RIGHT"]
     assert select_mlm_genes(GENES, None, 2) == ["G1", "G2"]
-    with pytest.raises(InputError, match=r"eqtls\.txt: no gene .* pvalue < 1e-30"):
-        select_mlm_genes(GENES, eqtls, 10, eqtl_pvalue=1e-30)
+    trans_only = _eqtls(tmp_path / "trans.txt", [("CENTRE", 3, 2, 1e-13)])
+    with pytest.raises(InputError, match=r"trans\.txt: no gene of the gene table has a cis-eQTL"):
+        select_mlm_genes(GENES, trans_only, 10)
 
 
 def test_the_real_meta_reads(real_dir: Path) -> None:

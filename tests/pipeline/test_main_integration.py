@@ -56,6 +56,7 @@ def _runs(entry_point: str) -> list[mlflow.entities.Run]:
     )
 
 
+@pytest.mark.timeout(1200)  # two runs of main; the first ≈ 8 min on 2 cores
 def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> None:
     _mlflow_main(tmp_path, tracking, size="tiny", seed=1)
     (parent,) = _runs("main")
@@ -79,6 +80,7 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     _check_expecto_steps(parent, chromatin)
     _check_embeddings(parent, prepare)
     _check_probes(parent)
+    _check_mlm(prepare)
     (compared,) = _runs("evaluate")
     on_parent = {f.path for f in MlflowClient().list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.md", "report/plots"} <= on_parent
@@ -159,6 +161,23 @@ def _check_probes(parent: mlflow.entities.Run) -> None:
         assert np.isfinite(run.data.metrics["test_pooled_pearson"])
     linear = heads["linear_probe"].data.metrics
     assert linear["test_pearson.CpG_count"] >= CPG_FLOOR, linear
+
+
+def _check_mlm(prepare: mlflow.entities.Run) -> None:
+    """``train_mlm`` on prepare's MLM dataset: every stage's figures, the model registered."""
+    (mlm,) = _runs("train_mlm")
+    assert mlm.info.status == "FINISHED"
+    outputs = "exprflow.output."
+    assert mlm.data.params["mlm"] == prepare.data.tags[outputs + "mlm"]
+    metrics = mlm.data.metrics
+    for name in (
+        "best_valid_masked_accuracy", "impute_test_iqs", "impute_test_genotype_iqs",
+        "embed_haplotypes_per_second", "expr_best_mlm_median_r", "attr_recall_at_10",
+    ):  # fmt: skip
+        assert np.isfinite(metrics[name]), name
+    (version,) = MlflowClient().search_model_versions("name='mlm-expression'")
+    assert version.run_id == mlm.info.run_id
+    assert mlm.data.tags[outputs + "expression_model"].startswith("models:/")
 
 
 def _runs_under(parent_id: str) -> list[mlflow.entities.Run]:

@@ -66,7 +66,7 @@ def test_every_stage_is_tracked_and_the_model_registered(
     for name in (
         "best_valid_masked_accuracy", "best_valid_iqs", "impute_test_masked_accuracy",
         "impute_test_iqs", "impute_test_genotype_iqs", "impute_valid_phased_iqs",
-        "embed_haplotypes_per_second", "expr_ridge_sum_median_r",
+        "embed_haplotypes_per_second", "expr_ridge_sum_median_r", "impute_major_allele_accuracy",
         "expr_finetuned_predictions_median_r",
         "attr_precision_at_1", "attr_recall_at_5", "attr_enrichment_E116_H3K27ac",
     ):  # fmt: skip

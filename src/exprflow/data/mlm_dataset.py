@@ -17,11 +17,13 @@ Files (one folder)
 Building (published ``dataprep.ipynb``)
 ---------------------------------------
 Genes: eQTLs with ``pvalue < eqtl_pvalue`` and ``CHR_SNP == CHR_GENE`` counted per gene,
-most eQTLs first (ties by gene id), the first ``n_genes`` that the gene table holds; with
-no eQTL table, the gene table's first ``n_genes``. SNPs: see :mod:`exprflow.data._mlm_sites`
-(biallelic PASS SNVs, ``min_maf < AF < 1 - min_maf``, ``TSS ± window``, ``max_snps``
-centred on the TSS). Split: ``test`` for the test samples, ``train`` for the others (all
-VCF samples, or ``train_samples``). Rows are gene by gene, samples in VCF order.
+most eQTLs first (ties by gene id), the first ``n_genes`` that the gene table holds (a
+small cohort with fewer such genes is filled with the genes with most cis-eQTLs in the
+table); with no eQTL table, the gene table's first ``n_genes``. SNPs: see
+:mod:`exprflow.data._mlm_sites` (biallelic PASS SNVs, ``min_maf < AF < 1 - min_maf``,
+``TSS ± window``, ``max_snps`` centred on the TSS). Split: ``test`` for the test
+samples, ``train`` for the others (all VCF samples, or ``train_samples``). Rows are gene
+by gene, samples in VCF order.
 """
 
 from __future__ import annotations
@@ -129,29 +131,50 @@ def select_mlm_genes(
     Raises
     ------
     InputError
-        When no gene of the table has an eQTL below the threshold.
+        When no gene of the table has a cis-eQTL in the table.
+
+    Notes
+    -----
+    Genes rank by their eQTLs below ``eqtl_pvalue``, then by all their cis-eQTLs in the
+    table, then by id: when fewer than ``n_genes`` genes have eQTLs below the threshold
+    (a small cohort), the genes with the most eQTLs in the table fill the list.
     """
     known = list(dict.fromkeys(genes["gene_id"].astype(str)))
     if eqtls_path is None:
         return known[:n_genes]
     table = read_eqtls(Path(eqtls_path))
-    hits = table.loc[
-        (table["pvalue"] < eqtl_pvalue)
-        & (table["CHR_SNP"].astype(str) == table["CHR_GENE"].astype(str)),
-        "GENE_ID",
-    ].astype(str)
-    counts = hits.loc[hits.isin(set(known))].value_counts().rename("n").reset_index()
-    ranked = counts.sort_values(["n", "GENE_ID"], ascending=[False, True], kind="stable")
+    cis = table.loc[table["CHR_SNP"].astype(str) == table["CHR_GENE"].astype(str)]
+    cis = cis.loc[cis["GENE_ID"].astype(str).isin(set(known))]
+    counts = (
+        pd.DataFrame(
+            {
+                "strict": (cis["pvalue"] < eqtl_pvalue).groupby(cis["GENE_ID"].astype(str)).sum(),
+                "all": cis.groupby(cis["GENE_ID"].astype(str)).size(),
+            }
+        )
+        .rename_axis("GENE_ID")
+        .reset_index()
+    )
+    ranked = counts.sort_values(
+        ["strict", "all", "GENE_ID"], ascending=[False, False, True], kind="stable"
+    )
     chosen = ranked["GENE_ID"].head(n_genes).tolist()
     if not chosen:
         raise InputError(
             eqtls_path,
-            f"no gene of the gene table has an eQTL with pvalue < {eqtl_pvalue:g} "
-            f"(and CHR_SNP == CHR_GENE); {len(table)} rows read.",
-            fix="raise the p-value threshold (mlm_eqtl_pvalue) or check the gene ids.",
+            f"no gene of the gene table has a cis-eQTL (CHR_SNP == CHR_GENE); "
+            f"{len(table)} rows read.",
+            fix="check that the eQTL table and the gene table use the same gene ids.",
         )
-    if len(chosen) < n_genes:
-        log.warning("%d genes asked for, %d have eQTLs below %g", n_genes, len(chosen), eqtl_pvalue)
+    strict = int((ranked["strict"].head(n_genes) > 0).sum())
+    if strict < len(chosen):
+        log.warning(
+            "%d of %d genes have eQTLs below %g; the others are the genes with the most "
+            "eQTLs in the table",
+            strict,
+            len(chosen),
+            eqtl_pvalue,
+        )
     return chosen
 
 

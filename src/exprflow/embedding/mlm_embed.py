@@ -30,7 +30,7 @@ import torch
 from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
 from exprflow.models.mlm.model import HaplotypeMLM
-from exprflow.training.mlm_masking import one_hot, rolling_masks
+from exprflow.training.mlm_masking import rolling_masks
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -70,7 +70,7 @@ def _masked_pass(
     masked positions of the backbone vectors ``(B, d)`` and the log-probabilities at the
     masked positions (0 elsewhere) ``(B, L)``.
     """
-    x = torch.from_numpy(one_hot(tokens.numpy())) * (~masks).unsqueeze(1)
+    x = torch.nn.functional.one_hot(tokens, 3).transpose(1, 2).float() * (~masks).unsqueeze(1)
     logits, emb = model(x, gene)
     weights = masks.unsqueeze(1).to(emb.dtype)
     summed = (emb * weights).sum(dim=2)
@@ -99,7 +99,7 @@ def rolling_embeddings(
     Parameters
     ----------
     model : HaplotypeMLM
-        In eval mode.
+        In eval mode, on the device to run on (CPU or GPU).
     tokens : numpy.ndarray
         uint8 ``(H, L)`` haplotype tokens (``RAN``).
     gene : numpy.ndarray
@@ -115,18 +115,22 @@ def rolling_embeddings(
     HaplotypeEmbeddings
     """
     n, length = _check(model, tokens, gene, stride, batch_size)
-    masks = torch.from_numpy(rolling_masks(length, stride))
-    tok = torch.from_numpy(tokens.astype(np.int64))
-    genes = torch.from_numpy(np.asarray(gene, dtype=np.int64))
-    sums = torch.zeros(n, model.config.d_model)
-    logprobs = torch.zeros(n, length)
+    device = next(model.parameters()).device
+    masks = torch.from_numpy(rolling_masks(length, stride)).to(device)
+    tok = torch.from_numpy(tokens.astype(np.int64)).to(device)
+    genes = torch.from_numpy(np.asarray(gene, dtype=np.int64)).to(device)
+    sums = torch.zeros(n, model.config.d_model, device=device)
+    logprobs = torch.zeros(n, length, device=device)
     pairs = list(_copies(n, stride))
     for start in range(0, len(pairs), batch_size):
-        hap, copy = (torch.tensor(v) for v in zip(*pairs[start : start + batch_size], strict=True))
+        hap, copy = (
+            torch.tensor(v, device=device)
+            for v in zip(*pairs[start : start + batch_size], strict=True)
+        )
         summed, logp = _masked_pass(model, tok[hap], genes[hap], masks[copy])
         sums.index_add_(0, hap, summed)
         logprobs.index_add_(0, hap, logp)
-    return HaplotypeEmbeddings((sums / length).numpy(), logprobs.numpy())
+    return HaplotypeEmbeddings((sums / length).cpu().numpy(), logprobs.cpu().numpy())
 
 
 @torch.no_grad()
@@ -139,16 +143,17 @@ def sequential_embeddings(
     is tested and benchmarked against.
     """
     n, length = _check(model, tokens, gene, stride, 1)
-    masks = torch.from_numpy(rolling_masks(length, stride))
+    device = next(model.parameters()).device
+    masks = torch.from_numpy(rolling_masks(length, stride)).to(device)
     vectors = np.zeros((n, model.config.d_model), np.float32)
     logprobs = np.zeros((n, length), np.float32)
     for h in range(n):
-        tok = torch.from_numpy(tokens[h : h + 1].astype(np.int64))
-        g = torch.tensor([int(gene[h])])
+        tok = torch.from_numpy(tokens[h : h + 1].astype(np.int64)).to(device)
+        g = torch.tensor([int(gene[h])], device=device)
         for copy in range(stride):
             summed, logp = _masked_pass(model, tok, g, masks[copy : copy + 1])
-            vectors[h] += summed[0].numpy()
-            logprobs[h] += logp[0].numpy()
+            vectors[h] += summed[0].cpu().numpy()
+            logprobs[h] += logp[0].cpu().numpy()
     return HaplotypeEmbeddings(vectors / length, logprobs)
 
 

@@ -177,15 +177,25 @@ def _load_model(ctx: StepContext, params: TrainMlmParams, data: MlmData) -> Hapl
     return saved.model
 
 
+def _major_allele_accuracy(data: MlmData, frame: int) -> float:
+    """Masked accuracy of always guessing each SNP's major allele (AF over all samples)."""
+    af = data.meta.sort_values(["GENE_ID", "seq_idx"]).groupby("GENE_ID", sort=False)["AF"]
+    inner = [v.to_numpy()[frame : len(v) - frame] for _, v in af]
+    values = np.concatenate([v for v in inner if len(v)] or [np.array([np.nan])])
+    return float(np.mean(np.maximum(values, 1 - values)))
+
+
 def _impute(params: TrainMlmParams, data: MlmData, model: HaplotypeMLM) -> None:
     """Imputation metrics on held-out training individuals and on the test split."""
+    mask = _mask(params)
+    mlflow.log_metric("impute_major_allele_accuracy", _major_allele_accuracy(data, mask.frame))
     train = data.split("train")
     valid = set(validation_samples(train["sample"].tolist(), params.folds, params.fold))
     parts = {"valid": train.loc[train["sample"].isin(valid)], "test": data.split("test")}
     for name, rows in parts.items():
         if rows.empty:
             continue
-        metrics = evaluate_imputation(model, rows, data.gene_index, _mask(params), maf=data.maf)
+        metrics = evaluate_imputation(model, rows, data.gene_index, mask, maf=data.maf)
         log.info("imputation on %s: %s", name, metrics)
         mlflow.log_metrics({f"impute_{name}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
 
