@@ -15,6 +15,8 @@ at ``--size`` (tiny, small, published): throughput does not depend on the weight
     python benchmarks/mlm_embed.py [--dataset DIR | --world DIR] [--size published]
         [--snps 5000] [--haplotypes 8] [--sequential 2] [--stride 50] [--batch-size 64]
         [--device cpu|cuda] [--threads N] [--out benchmarks/results]
+
+Results: ``<out>/mlm_embed-<size>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -154,15 +156,16 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark; write ``<out>/mlm_embed.{json,md}``; print the table."""
+    """Run the benchmark; write ``<out>/mlm_embed-<size>.{json,md}``; print the table."""
     args = _parse(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.dataset or _build(args.world, args.genes, args.snps, Path(tmp))
         results = measure(args, folder)
     args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out / f"{NAME}.json") as path:
+    stem = f"{NAME}-{args.size}"
+    with atomic_path(args.out / f"{stem}.json") as path:
         path.write_text(json.dumps(results, indent=1))
-    with atomic_path(args.out / f"{NAME}.md") as path:
+    with atomic_path(args.out / f"{stem}.md") as path:
         path.write_text(table(results))
     sys.stdout.write(table(results))
     return results

@@ -15,7 +15,7 @@ def test_benchmark_on_tiny_world(
     bench = load_script("mlm_embed")
     argv = ["--world", str(tiny_world), "--snps", "40", "--size", "tiny", "--haplotypes", "6"]
     results = bench.main([*argv, "--sequential", "2", "--stride", "5", "--out", str(tmp_path)])
-    assert json.loads((tmp_path / "mlm_embed.json").read_text()) == results
+    assert json.loads((tmp_path / "mlm_embed-tiny.json").read_text()) == results
     assert results["haplotypes"] == {"published": 2, "exprflow": 6}
     assert results["snps"] == 40 and results["stride"] == 5
     assert results["max_abs_diff"] < 1e-5

@@ -172,7 +172,7 @@ def _check_mlm(prepare: mlflow.entities.Run) -> None:
     metrics = mlm.data.metrics
     for name in (
         "best_valid_masked_accuracy", "impute_test_iqs", "impute_test_genotype_iqs",
-        "embed_haplotypes_per_second", "expr_best_mlm_median_r", "attr_recall_at_10",
+        "embed_haplotypes_per_second", "expr_best_mlm_median_r", "attr_ridge_recall_at_10",
     ):  # fmt: skip
         assert np.isfinite(metrics[name]), name
     (version,) = MlflowClient().search_model_versions("name='mlm-expression'")

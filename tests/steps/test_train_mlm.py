@@ -68,7 +68,8 @@ def test_every_stage_is_tracked_and_the_model_registered(
         "impute_test_iqs", "impute_test_genotype_iqs", "impute_valid_phased_iqs",
         "embed_haplotypes_per_second", "expr_ridge_sum_median_r", "impute_major_allele_accuracy",
         "expr_finetuned_predictions_median_r",
-        "attr_precision_at_1", "attr_recall_at_5", "attr_enrichment_E116_H3K27ac",
+        "attr_ridge_precision_at_1", "attr_ridge_recall_at_5", "attr_finetuned_recall_at_5",
+        "attr_ridge_enrichment_E116_H3K27ac", "attr_finetuned_enrichment_E116_DNase",
     ):  # fmt: skip
         assert name in metrics, name
     assert 0.0 <= metrics["impute_test_masked_accuracy"] <= 1.0

@@ -47,8 +47,13 @@ from exprflow.evaluation.mlm_expression import (
     write_comparison,
 )
 from exprflow.evaluation.mlm_imputation import evaluate_imputation
+from exprflow.evaluation.mlm_regression import make_model
 from exprflow.models.mlm.config import mlm_config
-from exprflow.models.mlm.expression import ExpressionModel, save_expression_model
+from exprflow.models.mlm.expression import (
+    EmbeddingReadout,
+    ExpressionModel,
+    save_expression_model,
+)
 from exprflow.models.mlm.model import HaplotypeMLM
 from exprflow.models.mlm.pyfunc import log_expression_model
 from exprflow.models.mlm.saved import load_mlm, save_mlm
@@ -241,8 +246,11 @@ def _expression(
     data: MlmData,
     genes: dict[str, GeneGenotypes],
     per_gene: dict[str, HaplotypeEmbeddings],
-) -> ExpressionModel:
-    """The expression comparison, and the fine-tuned model logged and registered."""
+) -> tuple[ExpressionModel, pd.DataFrame]:
+    """The expression comparison, and the fine-tuned model logged and registered.
+
+    Returns the fine-tuned model and the transformed expression it was trained on.
+    """
     expression = read_expression(ctx.log_input("expression", params.expression))
     expression.attrs["path"] = params.expression
     eqtls = read_eqtls(ctx.log_input("eqtls", params.eqtls)) if params.eqtls else None
@@ -277,7 +285,7 @@ def _expression(
     mlflow.log_metrics(comparison_metrics(comparison))
     final, scale = finetune(model, genes, targets, samples, settings)
     _log_expression_model(params, ctx, final, scale, data, genes)
-    return final
+    return final, targets
 
 
 def _dosages(data: MlmData, genes: dict[str, GeneGenotypes]) -> dict[str, GeneDosages]:
@@ -340,25 +348,54 @@ def _chromatin(params: TrainMlmParams) -> dict[str, Path]:
     return {f"{lcl}_{mark}": tracks / f"{mark}.bigWig" for mark in _CHROMATIN_MARKS}
 
 
-def _attribute(
-    params: TrainMlmParams, model: ExpressionModel, data: MlmData, genes: dict[str, GeneGenotypes]
-) -> None:
-    """SNP rankings, planted-variant recovery and chromatin enrichment."""
+def _ridge_readout(
+    model: HaplotypeMLM,
+    data: MlmData,
+    genes: dict[str, GeneGenotypes],
+    per_gene: dict[str, HaplotypeEmbeddings],
+    targets: pd.DataFrame,
+) -> EmbeddingReadout:
+    """The ridge on summed haplotype vectors, fitted on every individual, as a torch model."""
+    weights = torch.zeros(len(data.gene_index), model.config.d_model)
+    for gene_id, emb in per_gene.items():
+        features = emb.vectors[0::2] + emb.vectors[1::2]
+        pipe = make_model("ridge").fit(features, targets.loc[gene_id, genes[gene_id].samples])
+        coef = pipe.named_steps["model"].coef_ / pipe.named_steps["scale"].scale_
+        weights[data.gene_index[gene_id]] = torch.from_numpy(coef.astype(np.float32))
+    return EmbeddingReadout(model, weights)
+
+
+def _rankings(
+    explained: torch.nn.Module, data: MlmData, genes: dict[str, GeneGenotypes]
+) -> dict[str, pd.DataFrame]:
+    """Per gene, SNPs ranked by the allele-contrast gradient of ``explained``."""
     rankings = {}
     for gene_id, gg in genes.items():
         x = torch.from_numpy(one_hot(gg.tokens.reshape(-1, gg.tokens.shape[-1])))
         gene = torch.full((len(x),), gg.gene)
-        effects = allele_contrast_gradient(model, x, gene)
+        effects = allele_contrast_gradient(explained, x, gene)
         snps = data.meta.loc[data.meta["GENE_ID"] == gene_id].sort_values("seq_idx")
         rankings[gene_id] = rank_snps(effects, snps.reset_index(drop=True), individuals=True)
+    return rankings
+
+
+def _attribute(
+    params: TrainMlmParams,
+    explained: torch.nn.Module,
+    data: MlmData,
+    genes: dict[str, GeneGenotypes],
+    name: str,
+) -> None:
+    """SNP rankings of one model, planted-variant recovery and chromatin enrichment."""
+    rankings = _rankings(explained, data, genes)
     recovery = None
     if params.truth:
         recovery = planted_recovery(rankings, read_causal_variants(local_path(params.truth)))
         for row in recovery.summary.itertuples(index=False):
             mlflow.log_metrics(
                 {
-                    f"attr_precision_at_{row.k}": float(row.precision),
-                    f"attr_recall_at_{row.k}": float(row.recall),
+                    f"attr_{name}_precision_at_{row.k}": float(row.precision),
+                    f"attr_{name}_recall_at_{row.k}": float(row.recall),
                     f"attr_random_precision_at_{row.k}": float(row.random_precision),
                 }
             )
@@ -369,13 +406,13 @@ def _attribute(
         for row in enrichment.itertuples(index=False):
             mlflow.log_metrics(
                 {
-                    f"attr_enrichment_{row.track}": float(row.ratio),
-                    f"attr_enrichment_{row.track}_p": float(row.p_value),
+                    f"attr_{name}_enrichment_{row.track}": float(row.ratio),
+                    f"attr_{name}_enrichment_{row.track}_p": float(row.p_value),
                 }
             )
     with tempfile.TemporaryDirectory() as tmp:
         write_attribution(tmp, rankings, recovery, enrichment)
-        mlflow.log_artifacts(tmp, "attribution")
+        mlflow.log_artifacts(tmp, f"attribution/{name}")
 
 
 def run_stages(ctx: StepContext, params: TrainMlmParams, stages: list[str]) -> None:
@@ -401,7 +438,9 @@ def run_stages(ctx: StepContext, params: TrainMlmParams, stages: list[str]) -> N
     genes = data.genotypes(test_samples) if test_samples else {}
     per_gene = _embed(ctx, params, model, genes) if "embed" in stages else {}
     if "expression" in stages:
-        final = _expression(params, ctx, model, data, genes, per_gene)
+        final, targets = _expression(params, ctx, model, data, genes, per_gene)
         if "attribute" in stages:
-            _attribute(params, final, data, genes)
+            ridge = _ridge_readout(model, data, genes, per_gene, targets)
+            _attribute(params, ridge, data, genes, "ridge")
+            _attribute(params, final, data, genes, "finetuned")
     log.info("%s: stages %s done", STEP.name, ", ".join(stages))

@@ -14,6 +14,7 @@ from exprflow.errors import InputError
 from exprflow.models.mlm.config import mlm_config
 from exprflow.models.mlm.expression import (
     WEIGHTS_FILE,
+    EmbeddingReadout,
     ExpressionModel,
     load_expression_model,
     save_expression_model,
@@ -99,3 +100,16 @@ def test_logged_model_has_signature_and_loads(folder: Path, tracking: str) -> No
     loaded = mlflow.pyfunc.load_model(f"models:/mlm-expression/{info.registered_model_version}")
     direct = MlmExpressionModel().load(folder).predict(None, example)
     pd.testing.assert_frame_equal(loaded.predict(example), direct)
+
+
+def test_embedding_readout_is_the_linear_model_on_pooled_vectors() -> None:
+    torch.manual_seed(1)
+    mlm = build_mlm(mlm_config("tiny", 2)).eval()
+    weights = torch.randn(2, 32)
+    readout = EmbeddingReadout(mlm, weights)
+    x = torch.from_numpy(one_hot(np.random.default_rng(3).integers(0, 2, (3, 15))))
+    gene = torch.tensor([1, 0, 1])
+    with torch.no_grad():
+        _, emb = mlm(x, gene)
+        expected = (emb.mean(dim=2) * weights[gene]).sum(dim=1)
+        assert torch.allclose(readout(x, gene), expected, atol=1e-5)

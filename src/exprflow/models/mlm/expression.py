@@ -35,6 +35,7 @@ from exprflow.models.probes.base import read_state_dict
 __all__ = [
     "CONFIG_FILE",
     "WEIGHTS_FILE",
+    "EmbeddingReadout",
     "ExpressionModel",
     "SavedExpressionModel",
     "load_expression_model",
@@ -113,6 +114,34 @@ class ExpressionModel(nn.Module):
         """An individual's prediction: the sum of its two haplotypes' contributions."""
         both = self(torch.cat([father, mother]), torch.cat([gene, gene]))
         return both[: len(gene)] + both[len(gene) :]
+
+
+class EmbeddingReadout(nn.Module):
+    """A linear model on mean-pooled embeddings, as a differentiable per-haplotype model.
+
+    For a regression fitted on the sum of an individual's two pooled haplotype vectors,
+    ``y = w · (ē_father + ē_mother) + b``, one haplotype contributes ``w_g · ē`` (the
+    intercept dropped: gradients do not see it). Lets the SNP attribution explain the
+    embedding regressions through the frozen masked model.
+
+    Parameters
+    ----------
+    mlm : HaplotypeMLM
+        The masked model the embeddings came from (eval mode; not trained here).
+    weights : torch.Tensor
+        ``(n_genes, d)``: each gene's weights on the raw (unstandardised) pooled vector.
+    """
+
+    def __init__(self, mlm: HaplotypeMLM, weights: torch.Tensor) -> None:
+        super().__init__()
+        self.mlm = mlm.eval()
+        self.weights: torch.Tensor
+        self.register_buffer("weights", weights.float())
+
+    def forward(self, x: torch.Tensor, gene: torch.Tensor) -> torch.Tensor:
+        """One haplotype's contribution ``(B,)`` from one-hot ``x`` (B, 3, L)."""
+        _, emb = self.mlm(x, gene)
+        return (emb.float().mean(dim=2) * self.weights[gene]).sum(dim=1)
 
 
 @dataclass(frozen=True)
