@@ -51,7 +51,9 @@ from tests.deploy._tracked import (
 
 from exprflow.pipeline.registry import PIPELINE
 
-pytestmark = pytest.mark.integration
+# The first test also waits for the module's pipeline run (``main`` on the tiny world
+# through the server, ≈ 10-12 min on 2 cores with train_mlm): more than the default 600 s.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = PROJECT_ROOT / "registry" / "examples" / "expecto.json"
