@@ -13,6 +13,7 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -109,12 +110,19 @@ class MlmData:
         """Rows of one split (``train`` or ``test``)."""
         return self.table.loc[self.table["split"] == name].reset_index(drop=True)
 
+    @cached_property
+    def _seq_by_gene_sample(self) -> pd.Series:
+        return self.table.set_index(["gene_id", "sample"])["seq"]
+
+    def seqs(self, gene_id: str, samples: Sequence[str]) -> list[str]:
+        """The genotype strings of ``samples`` (in that order) at one gene."""
+        return self._seq_by_gene_sample.loc[[(gene_id, s) for s in samples]].tolist()
+
     def genotypes(self, samples: Sequence[str]) -> dict[str, GeneGenotypes]:
         """Per gene, the haplotype tokens of ``samples`` (in that order)."""
         out = {}
-        rows = self.table.set_index(["gene_id", "sample"])["seq"]
         for gene_id, segment in self.gene_index.items():
-            seqs = rows.loc[[(gene_id, s) for s in samples]].tolist()
+            seqs = self.seqs(gene_id, samples)
             tokens = haplotype_batch(seqs).reshape(len(seqs), 2, -1)
             out[gene_id] = GeneGenotypes(segment, list(samples), tokens)
         return out
@@ -290,10 +298,9 @@ def _expression(
 
 def _dosages(data: MlmData, genes: dict[str, GeneGenotypes]) -> dict[str, GeneDosages]:
     """ALT dosages of the individuals over each gene's SNPs, with the SNPs' meta rows."""
-    rows = data.table.set_index(["gene_id", "sample"])["seq"]
     out = {}
     for gene_id, gg in genes.items():
-        seqs = rows.loc[[(gene_id, s) for s in gg.samples]].tolist()
+        seqs = data.seqs(gene_id, gg.samples)
         snps = data.meta.loc[data.meta["GENE_ID"] == gene_id].sort_values("seq_idx")
         out[gene_id] = GeneDosages(
             gene_id, tuple(gg.samples), genotype_dosages(seqs), snps.reset_index(drop=True)
@@ -316,8 +323,7 @@ def _log_expression_model(
     )
     first_gene = next(iter(genes))
     sample = genes[first_gene].samples[0]
-    seq = data.table.set_index(["gene_id", "sample"]).at[(first_gene, sample), "seq"]
-    example = pd.DataFrame({"gene_id": [first_gene], "genotypes": [seq]})
+    example = pd.DataFrame({"gene_id": [first_gene], "genotypes": data.seqs(first_gene, [sample])})
     register = parse_flag("register", params.register)
     with tempfile.TemporaryDirectory() as tmp:
         folder = save_expression_model(Path(tmp) / "expression_model", model, table, UNITS)

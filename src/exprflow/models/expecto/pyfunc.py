@@ -35,7 +35,6 @@ and the model configuration ``{"max_rows": ...}``).
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from pathlib import Path
 from typing import Any, Final
@@ -53,6 +52,7 @@ from exprflow.genome.haplotype import anchored_window
 from exprflow.models.expecto.plugins import ExpectoPlugins, expecto_plugins
 from exprflow.scoring.dedup import WindowBank
 from exprflow.scoring.windows import CENTRE, WINDOW, check_gene_span, gene_span, window_offsets
+from exprflow.serving.requirements import pinned_requirements
 from exprflow.serving.validation import (
     MAX_ROWS_KEY,
     RequestError,
@@ -314,13 +314,6 @@ class ExpectoModel(PythonModel):
         return pd.DataFrame(values, index=model_input.index, columns=heads.tissues)
 
 
-def _pip_requirements() -> list[str]:
-    """Pinned serving dependencies of this environment (local version labels dropped)."""
-    return [
-        f"{name}=={importlib.metadata.version(name).split('+')[0]}" for name in _SERVING_PACKAGES
-    ]
-
-
 def _default_example() -> pd.DataFrame:
     """A valid input of no particular gene: one all-``N`` ``+`` strand sequence."""
     return pd.DataFrame({"sequence": ["N" * SEQUENCE_LENGTH], "strand": ["+"]})
@@ -398,7 +391,7 @@ def log_expecto_model(
         artifacts={CHROMATIN_ARTIFACT: str(checkpoint_path), TISSUE_ARTIFACT: str(tissue_path)},
         signature=signature,
         input_example=example,
-        pip_requirements=_pip_requirements(),
+        pip_requirements=pinned_requirements(_SERVING_PACKAGES),
         registered_model_name=registered_model_name,
         model_config={MAX_ROWS_KEY: max_rows},
         metadata={

@@ -14,7 +14,6 @@ served). The model is the folder of :mod:`exprflow.models.mlm.expression`, read 
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from typing import Any, Final
 
@@ -29,6 +28,7 @@ from mlflow.types import ColSpec, Schema
 
 from exprflow.data.mlm_haplotypes import haplotype_tokens
 from exprflow.models.mlm.expression import SavedExpressionModel, load_expression_model
+from exprflow.serving.requirements import pinned_requirements
 from exprflow.serving.validation import (
     MAX_ROWS_KEY,
     RequestError,
@@ -122,13 +122,6 @@ class MlmExpressionModel(PythonModel):
         return pd.DataFrame({"standardised": out, "expression": out * sd + mean})
 
 
-def _pip_requirements() -> list[str]:
-    """Pinned packages the logged model imports besides the installed exprflow."""
-    return [
-        f"{name}=={importlib.metadata.version(name).split('+')[0]}" for name in _SERVING_PACKAGES
-    ]
-
-
 def log_expression_model(
     folder: str | os.PathLike[str],
     input_example: pd.DataFrame,
@@ -175,7 +168,7 @@ def log_expression_model(
         artifacts={MODEL_ARTIFACT: str(folder)},
         signature=signature,
         input_example=input_example,
-        pip_requirements=_pip_requirements(),
+        pip_requirements=pinned_requirements(_SERVING_PACKAGES),
         registered_model_name=registered_model_name,
         model_config={MAX_ROWS_KEY: max_rows},
         metadata={

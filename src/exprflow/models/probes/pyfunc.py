@@ -18,7 +18,6 @@ installed ``exprflow`` (no ``code_paths``).
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from typing import Any, Final
 
@@ -32,6 +31,7 @@ from mlflow.types import Schema, TensorSpec
 
 from exprflow.data.probe_data import SINGLE_BIN
 from exprflow.models.probes.saved import SavedProbe, load_probe
+from exprflow.serving.requirements import pinned_requirements
 from exprflow.serving.validation import MAX_ROWS_KEY, RequestError, configured_max_rows
 from exprflow.tracking.fingerprint import code_version
 
@@ -104,13 +104,6 @@ class ProbeModel(PythonModel):
         return out.numpy().astype(np.float32, copy=False)
 
 
-def _pip_requirements() -> list[str]:
-    """Pinned packages the logged model imports besides the installed exprflow."""
-    return [
-        f"{name}=={importlib.metadata.version(name).split('+')[0]}" for name in _SERVING_PACKAGES
-    ]
-
-
 def log_probe_model(
     folder: str | os.PathLike[str],
     *,
@@ -167,7 +160,7 @@ def log_probe_model(
         artifacts={PROBE_ARTIFACT: str(folder)},
         signature=signature,
         input_example=example,
-        pip_requirements=_pip_requirements(),
+        pip_requirements=pinned_requirements(_SERVING_PACKAGES),
         registered_model_name=registered_model_name,
         model_config={MAX_ROWS_KEY: max_rows},
         metadata={
