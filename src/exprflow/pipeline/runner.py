@@ -1,13 +1,13 @@
 """Run the steps of the pipeline as nested MLflow runs, reusing what is unchanged.
 
 For each step in order: apply the parent's parameters the step declares it takes
-(``StepSpec.from_main``) and feed its upstream parameters from earlier steps' outputs;
-compute the cache key (:mod:`exprflow.pipeline.cache`); reuse a finished run with that
-key (unless the step is not ``cacheable``), else run the entry point through
-``mlflow.projects.run`` under the parent run: in the local environment, or in the step's
-own image (:mod:`exprflow.pipeline.containers`). A failed step stops the pipeline with its
-error; the next run of ``main`` reuses the steps that finished and resumes from the failed
-one.
+(``StepSpec.from_main``) and its overrides for the world size (``StepSpec.by_size``),
+feed its upstream parameters from earlier steps' outputs; compute the cache key
+(:mod:`exprflow.pipeline.cache`); reuse a finished run with that key (unless the step is
+not ``cacheable``), else run the entry point through ``mlflow.projects.run`` under the
+parent run: in the local environment, or in the step's own image
+(:mod:`exprflow.pipeline.containers`). A failed step stops the pipeline with its error;
+the next run of ``main`` reuses the steps that finished and resumes from the failed one.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ def _step_params(
 ) -> dict[str, str]:
     params = spec.defaults()
     params.update({name: shared[name] for name in spec.from_main if name in shared})
+    params.update(spec.by_size.get(str(shared.get("size", "")), {}))
     for name, (step, output) in spec.upstream.items():
         try:
             params[name] = done[step][output]

@@ -41,6 +41,9 @@ class StepSpec:
     merged_by : str
         For a step that runs as shards (``num_chunks`` / ``chunk_index``), the step that
         merges them (its Kubernetes merge Job); empty for an unsharded step.
+    by_size : dict
+        World size (``main``'s ``size``) → parameter overrides ``main`` passes for that
+        size, e.g. a shorter training on the ``tiny`` world the tests run. Default none.
     """
 
     name: str
@@ -53,6 +56,7 @@ class StepSpec:
     cacheable: bool = True
     runtime: Runtime = "torch"
     merged_by: str = ""
+    by_size: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def module(self) -> str:

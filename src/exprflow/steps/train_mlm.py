@@ -95,6 +95,8 @@ STEP = StepSpec(
     outputs=("mlm_model", "embeddings", "expression_model"),
     upstream={"mlm": ("prepare", "mlm"), "world": ("simulate", "world")},
     runtime="torch",
+    # The tiny world (the tests' pipeline) needs every stage to run, not a good model.
+    by_size={"tiny": {"model_size": "tiny", "max_epochs": 15, "cv_folds": 3, "finetune_epochs": 2}},
 )
 
 
