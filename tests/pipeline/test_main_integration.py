@@ -81,6 +81,7 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     _check_embeddings(parent, prepare)
     _check_probes(parent)
     _check_mlm(prepare)
+    _check_chromatin_cv(prepare)
     (compared,) = _runs("evaluate")
     on_parent = {f.path for f in MlflowClient().list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.md", "report/plots"} <= on_parent
@@ -178,6 +179,22 @@ def _check_mlm(prepare: mlflow.entities.Run) -> None:
     (version,) = MlflowClient().search_model_versions("name='mlm-expression'")
     assert version.run_id == mlm.info.run_id
     assert mlm.data.tags[outputs + "expression_model"].startswith("models:/")
+
+
+def _check_chromatin_cv(prepare: mlflow.entities.Run) -> None:
+    """``cv_chromatin`` on prepare's chromatin dataset: the reduced grid, its folds, the models."""
+    (cv,) = _runs("cv_chromatin")
+    assert cv.info.status == "FINISHED"
+    assert cv.data.params["chromatin"] == prepare.data.tags["exprflow.output.chromatin"]
+    assert (cv.data.params["cells"], cv.data.params["mark_sets"]) == ("E116", "all")
+    configs = _runs_under(cv.info.run_id)
+    assert sorted(c.data.tags["exprflow.model"] for c in configs) == ["chromoformer", "cnn"]
+    for config in configs:
+        assert len(_runs_under(config.info.run_id)) == 4
+    assert np.isfinite(cv.data.metrics["cnn_regression_pearson_all"])
+    for name in ("chromatin-cnn-regression", "chromatin-chromoformer-regression"):
+        (version,) = MlflowClient().search_model_versions(f"name='{name}'")
+        assert version.run_id == cv.info.run_id
 
 
 def _runs_under(parent_id: str) -> list[mlflow.entities.Run]:

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from exprflow.data.basenji_labels import read_labels
+from exprflow.data.chromatin_dataset import read_chromatin_features
+from exprflow.data.chromatin_meta import read_chromatin_meta
 from exprflow.data.mlm_dataset import read_meta, read_mlm_dataset
 from exprflow.errors import InputError
 from exprflow.simulate.world import load_manifest
@@ -193,3 +195,23 @@ def test_mlm_test_rules() -> None:
     assert mlm_test_samples(samples.drop(columns="super_pop"), "expressed_eur") == ["A", "B"]
     with pytest.raises(InputError, match="mlm_test is 'eur', expected one of expressed_eur"):
         mlm_test_samples(samples, "eur")
+
+
+def test_chromatin_dataset_from_the_world_and_none_without_its_inputs(
+    tracking: str, tiny_world: Path
+) -> None:
+    outputs = run(PrepareParams(world=str(tiny_world), mlm_genes=0, chromatin_marks="H3K4me3"))
+    folder = Path(mlflow.artifacts.download_artifacts(outputs["chromatin"]))
+    meta = read_chromatin_meta(folder / "train.csv")
+    cells = pd.read_csv(load_manifest(tiny_world).path("tracks") / "cell_types.tsv", sep="\t")
+    assert sorted(meta["eid"].unique()) == sorted(cells["eid"])
+    features = read_chromatin_features(folder, "E116")
+    assert features.marks == ("H3K4me3",) and features.promoter[100].shape == (24, 400, 1)
+    assert sorted(meta["split"].unique()) == [1, 2, 3, 4]
+    metrics = mlflow.get_run(outputs["chromatin"].split("/")[1]).data.metrics
+    assert (metrics["n_chromatin_genes"], metrics["n_chromatin_marks"]) == (24, 1)
+
+    manifest = load_manifest(tiny_world)
+    inputs = {k: str(manifest.path(v)) for k, v in [("fasta", "fasta"), ("vcf", "vcf")]}
+    inputs |= {"genes": str(manifest.path("gtf")), "expression": str(manifest.path("expression"))}
+    assert "chromatin" not in run(PrepareParams(**inputs, mlm_genes=0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from exprflow.pipeline.spec import StepSpec
 from exprflow.steps import (
+    cv_chromatin,
     embed_basenji2,
     embed_merge,
     evaluate,
@@ -32,6 +33,7 @@ PIPELINE: tuple[StepSpec, ...] = (
     embed_basenji2.STEP,
     train_probe.STEP,
     train_mlm.STEP,
+    cv_chromatin.STEP,
     train_chromatin.STEP,
     train_tissue.STEP,
     expecto_reference.STEP,

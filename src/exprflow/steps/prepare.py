@@ -9,7 +9,11 @@ Inputs (each a path or URI; an empty value takes the file from ``world``'s manif
     layout (:mod:`exprflow.data.label_targets`; empty: the world's default tracks —
     lamina, LAD coverage, CpG methylation per cell type and CpG counts — with a world,
     no labels without one). ``eqtls`` optional GEUVADIS ``EUR373.gene.cis.FDR5`` table ranking the
-    MLM genes (empty: the world's; none: the gene table's order).
+    MLM genes (empty: the world's; none: the gene table's order). Chromatin dataset (built
+    when all three are given or in the world): ``tracks`` a folder of
+    ``<eid>/<mark>.bigWig`` (or ``.bedGraph[.gz]``), ``roadmap_rpkm`` Roadmap's
+    ``57epigenomes.RPKM.pc`` table, ``interactions`` a pcHi-C table
+    (:mod:`exprflow.data.chromatin_dataset`).
 Settings: ``label_bin_size`` (128) and ``label_crop_bp`` (8,192 bp cut off each end of a
     region: 896 bins over the central 114,688 bp of a 131,072 bp region). Haplotype MLM
     dataset (:mod:`exprflow.data.mlm_dataset`, published lm-eqtl ``dataprep``):
@@ -40,10 +44,17 @@ Outputs:
     ``mlm`` (``mlm_genes`` > 0; run artifacts ``mlm/``): ``dataset.parquet`` (index
     ``split:sample_id:GENE_ID``, column ``seq`` of R/F/M/B/N), ``meta.csv.gz``
     (``chrom,pos,id,ref,alt,AF,initial_counts,GENE_ID,seq_idx``) and ``summary.json``
-    (genes, SNPs and span per gene, split sizes); read back and validated before logging.
+    (genes, SNPs and span per gene, split sizes); read back and validated before logging;
+    ``chromatin`` (run artifacts ``chromatin/``): Chromoformer's ``train.csv`` (one row per
+    gene × cell type, fold group in ``split``), ``features/<eid>.h5`` (TSS ± 20 kb and up
+    to 8 pCREs at 2,000 / 500 / 100 bp, ln(mean depth + 1), minus-strand promoters
+    flipped) and ``summary.json``; settings ``chromatin_cells``, ``chromatin_marks``,
+    ``chromatin_folds`` (``auto``: the published chromosome groups for human chromosomes,
+    else chromosomes dealt to the four groups in order), ``chromatin_no_interactions``.
 Metrics: ``n_genes`` … ``n_samples_both``; with regions ``n_regions``; with labels
 ``n_label_tracks``, ``label_seconds``, ``labels_reused`` (1 or 0); with the MLM dataset
-``n_mlm_genes``, ``n_mlm_snps``, ``n_mlm_train``, ``n_mlm_test``, ``mlm_seconds``.
+``n_mlm_genes``, ``n_mlm_snps``, ``n_mlm_train``, ``n_mlm_test``, ``mlm_seconds``; with the
+chromatin dataset ``n_chromatin_genes``, ``_cells``, ``_marks``, ``chromatin_seconds``.
 Family dataset builders (later steps' inputs) read these outputs.
 """
 
@@ -60,6 +71,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from exprflow.data.basenji_labels import DEFAULT_BIN_SIZE, DEFAULT_CROP_BP, prepare_labels
+from exprflow.data.chromatin_dataset import (
+    TRAIN_FILE,
+    build_chromatin_dataset,
+    read_chromatin_features,
+)
+from exprflow.data.chromatin_meta import MARKS, read_chromatin_meta
 from exprflow.data.geuvadis import read_expression
 from exprflow.data.label_targets import LabelTarget, read_label_targets, world_label_targets
 from exprflow.data.mlm_dataset import (
@@ -74,7 +91,7 @@ from exprflow.genome.annotation import read_genes
 from exprflow.genome.fasta import Genome
 from exprflow.genome.vcf import PhasedVCF
 from exprflow.pipeline.spec import StepSpec
-from exprflow.steps._cli import parse_params, setup_logging
+from exprflow.steps._cli import parse_params, setup_logging, split_list
 from exprflow.steps._world import fill_from_world
 from exprflow.tracking.step import StepContext, step_run
 from exprflow.tracking.store import data_root
@@ -90,7 +107,12 @@ _FROM_WORLD = {
     "samples": "samples",
     "regions": "sequences_bed",
     "eqtls": "eqtls",
+    "tracks": "tracks",
+    "roadmap_rpkm": "roadmap_rpkm",
+    "interactions": "interactions",
 }
+#: Inputs of the chromatin dataset: it is built when all three are given (or in the world).
+_CHROMATIN_INPUTS = ("tracks", "roadmap_rpkm", "interactions")
 #: Values of ``mlm_test``.
 MLM_TEST_RULES = ("expressed_eur", "expressed")
 
@@ -134,6 +156,28 @@ class PrepareParams:
         default="expressed_eur",
         metadata={"help": "MLM test samples: expressed_eur (published) or expressed"},
     )
+    tracks: str = field(
+        default="", metadata={"help": "chromatin: folder of <eid>/<mark>.bigWig; empty: world's"}
+    )
+    roadmap_rpkm: str = field(
+        default="", metadata={"help": "chromatin: 57epigenomes.RPKM.pc table; empty: world's"}
+    )
+    interactions: str = field(
+        default="", metadata={"help": "chromatin: pcHi-C interaction table; empty: world's"}
+    )
+    chromatin_cells: str = field(
+        default="", metadata={"help": "chromatin: comma-separated eids; empty: all with tracks"}
+    )
+    chromatin_marks: str = field(
+        default=",".join(MARKS), metadata={"help": "chromatin: histone marks to bin"}
+    )
+    chromatin_folds: str = field(
+        default="auto", metadata={"help": "chromatin: fold groups auto, published or cyclic"}
+    )
+    chromatin_no_interactions: str = field(
+        default="error",
+        metadata={"help": "chromatin: a gene without pcHi-C rows: error, or allow (no pCRE)"},
+    )
 
 
 STEP = StepSpec(
@@ -141,7 +185,7 @@ STEP = StepSpec(
     params=PrepareParams,
     family="foundation",
     task="prepare",
-    outputs=("prepared", "fasta", "vcf", "regions", "labels", "mlm"),
+    outputs=("prepared", "fasta", "vcf", "regions", "labels", "mlm", "chromatin"),
     upstream={"world": ("simulate", "world")},
     runtime="python",
 )
@@ -346,10 +390,42 @@ def _mlm(
     )
 
 
+def _chromatin(params: PrepareParams, ctx: StepContext, genes: pd.DataFrame) -> None:
+    """Build the chromatin → expression dataset, read it back, log it as output ``chromatin``."""
+    tracks = ctx.log_input("tracks", params.tracks)
+    rpkm = ctx.log_input("roadmap_rpkm", params.roadmap_rpkm)
+    interactions = ctx.log_input("interactions", params.interactions)
+    genes.attrs["path"] = params.genes
+    with tempfile.TemporaryDirectory() as tmp:
+        built = build_chromatin_dataset(
+            tracks,
+            genes,
+            rpkm,
+            interactions,
+            Path(tmp) / "chromatin",
+            cells=split_list(params.chromatin_cells) or None,
+            marks=split_list(params.chromatin_marks),
+            folds=params.chromatin_folds,
+            no_interactions=params.chromatin_no_interactions,
+        )
+        read_chromatin_meta(built.folder / TRAIN_FILE)
+        for eid in built.cells:
+            read_chromatin_features(built.folder, eid)
+        ctx.log_artifact_output("chromatin", built.folder, "chromatin")
+    mlflow.log_metrics(
+        {
+            "n_chromatin_genes": built.n_genes,
+            "n_chromatin_cells": len(built.cells),
+            "n_chromatin_marks": len(built.marks),
+            "chromatin_seconds": built.seconds,
+        }
+    )
+
+
 def run(params: PrepareParams) -> dict[str, str]:
     """Validate the inputs and build the shared tables; return the step's outputs."""
     with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
-        optional = ("samples", "regions", "eqtls")
+        optional = ("samples", "regions", "eqtls", *_CHROMATIN_INPUTS)
         params = fill_from_world(params, _FROM_WORLD, STEP.name, optional=optional)
         targets = _label_targets(params, ctx)
         regions = None
@@ -363,6 +439,8 @@ def run(params: PrepareParams) -> dict[str, str]:
             ctx.log_artifact_output("prepared", Path(tmp), "prepared")
         if params.mlm_genes > 0:
             _mlm(params, ctx, genes, samples)
+        if all(getattr(params, name) for name in _CHROMATIN_INPUTS):
+            _chromatin(params, ctx, genes)
         ctx.log_output("fasta", local_path(params.fasta))
         ctx.log_output("vcf", local_path(params.vcf))
         if regions is not None:
