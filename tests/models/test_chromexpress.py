@@ -177,7 +177,7 @@ def test_load_names_missing_files_and_mismatched_weights(tmp_path: Path) -> None
     state = ChromExpress(ChromExpressConfig.tiny(n_marks=2)).state_dict()
     state["extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / WEIGHTS_FILE)
-    with pytest.raises(InputError, match=r"unexpected weights \['extra.weight'\]"):
+    with pytest.raises(InputError, match=r"unexpected keys \['extra.weight'\]"):
         load_chromexpress(tmp_path)
     (tmp_path / CONFIG_FILE).write_text('{"model_type": "chromoformer"}')
     with pytest.raises(InputError, match="model_type is 'chromoformer'"):

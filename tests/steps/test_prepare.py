@@ -35,6 +35,9 @@ def test_prepare_validates_the_world_and_builds_the_tables(tracking: str, tiny_w
         "samples",
         "regions",
         "eqtls",
+        "tracks",
+        "roadmap_rpkm",
+        "interactions",
     }
     local = Path(mlflow.artifacts.download_artifacts(outputs["prepared"]))
     genes = pd.read_csv(local / "genes.tsv", sep="\t")

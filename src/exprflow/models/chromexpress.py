@@ -33,21 +33,22 @@ state dict, read with ``torch.load(weights_only=True)``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from os import PathLike
 from pathlib import Path
 from typing import ClassVar
 
-import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from exprflow.atomic import atomic_path
-from exprflow.errors import InputError
 from exprflow.models.json_config import JsonConfig
-from exprflow.models.probes.base import read_state_dict, state_shapes
+from exprflow.models.model_folder import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    read_model_folder,
+    write_model_folder,
+)
 
 __all__ = [
     "CONFIG_FILE",
@@ -63,10 +64,6 @@ __all__ = [
 
 #: Outputs of the head per task.
 TASK_OUTPUTS: dict[str, int] = {"regression": 1, "classification": 2}
-#: The folder's config file.
-CONFIG_FILE = "config.json"
-#: The folder's weights file.
-WEIGHTS_FILE = "weights.pt"
 
 _FIX = "write the folder with exprflow.models.chromexpress.save_chromexpress."
 _TUPLES = ("filters", "kernels", "pools", "dense")
@@ -323,69 +320,12 @@ def _keras_init(module: nn.Module) -> None:
 
 
 def save_chromexpress(model: ChromExpress, folder: str | PathLike[str]) -> Path:
-    """Write ``model`` to ``folder`` as ``config.json`` + ``weights.pt``.
-
-    Parameters
-    ----------
-    model : ChromExpress
-        The model (any device; saved from the CPU).
-    folder : str or PathLike
-        Created if missing; both files are replaced atomically.
-
-    Returns
-    -------
-    Path
-        ``folder``.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / WEIGHTS_FILE) as tmp:
-        torch.save(state, tmp)
-    with atomic_path(folder / CONFIG_FILE) as tmp:
-        tmp.write_text(json.dumps(model.config.to_dict(), indent=1) + "\n")
-    return folder
-
-
-def _read_config(path: Path) -> ChromExpressConfig:
-    """Read ``config.json``; InputError when missing or malformed."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(path, f"cannot read the config ({exc.strerror}).", fix=_FIX) from None
-    return ChromExpressConfig.from_json(text, str(path))
-
-
-def _check_state(path: Path, state: Mapping[str, Tensor], model: ChromExpress) -> None:
-    """InputError naming the first missing, unexpected or misshapen weight."""
-    wanted = state_shapes(model)
-    for key, shape in wanted.items():
-        if key not in state:
-            raise InputError(path, "missing weight.", record=key, fix=_FIX)
-        if tuple(state[key].shape) != shape:
-            raise InputError(
-                path,
-                f"has shape {list(state[key].shape)}, expected {list(shape)} from {CONFIG_FILE}.",
-                record=key,
-                fix=_FIX,
-            )
-    unexpected = sorted(set(state) - set(wanted))
-    if unexpected:
-        raise InputError(path, f"unexpected weights {unexpected[:5]}.", fix=_FIX)
+    """Write ``model`` to ``folder`` as ``config.json`` + ``weights.pt``; return ``folder``."""
+    return write_model_folder(model, model.config.to_json(), folder)
 
 
 def load_chromexpress(folder: str | PathLike[str]) -> ChromExpress:
-    """Read a folder written by :func:`save_chromexpress`.
-
-    Parameters
-    ----------
-    folder : str or PathLike
-        The folder.
-
-    Returns
-    -------
-    ChromExpress
-        In eval mode on the CPU.
+    """Read a folder written by :func:`save_chromexpress` (eval mode, CPU).
 
     Raises
     ------
@@ -393,10 +333,4 @@ def load_chromexpress(folder: str | PathLike[str]) -> ChromExpress:
         A file is missing or unreadable, the config is malformed, or a weight is missing,
         unexpected or of the wrong shape for the config.
     """
-    folder = Path(folder)
-    config = _read_config(folder / CONFIG_FILE)
-    state = read_state_dict(folder / WEIGHTS_FILE, _FIX)
-    model = ChromExpress(config)
-    _check_state(folder / WEIGHTS_FILE, state, model)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    return read_model_folder(folder, ChromExpressConfig.from_json, ChromExpress, _FIX)

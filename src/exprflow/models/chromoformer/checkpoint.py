@@ -25,6 +25,7 @@ from torch import Tensor
 from exprflow.errors import InputError
 from exprflow.models.chromoformer.config import ChromoformerConfig
 from exprflow.models.chromoformer.model import Chromoformer
+from exprflow.models.model_folder import check_state_layout
 from exprflow.models.probes.base import state_shapes
 
 __all__ = [
@@ -63,58 +64,6 @@ def published_state_dict_layout(
         In module registration order.
     """
     return state_shapes(Chromoformer(config))
-
-
-def _listed(keys: list[str]) -> str:
-    """The first few ``keys`` and how many more."""
-    more = f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
-    return f"{keys[:_SHOWN]}{more}"
-
-
-def check_state_layout(
-    path: str | PathLike[str],
-    state: Mapping[str, Tensor],
-    wanted: Mapping[str, tuple[int, ...]],
-    fix: str,
-) -> None:
-    """Raise InputError listing missing, unexpected and misshapen keys of ``state``.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        The file named in the error.
-    state : mapping of str to Tensor
-        The state dict read from ``path``.
-    wanted : mapping of str to tuple of int
-        Key → shape the model needs.
-    fix : str
-        What the user should do.
-
-    Raises
-    ------
-    InputError
-        When a key is missing, unexpected or of another shape; ``record`` is the first
-        such key.
-    """
-    missing = [key for key in wanted if key not in state]
-    unexpected = [key for key in state if key not in wanted]
-    misshapen = [key for key in wanted if key in state and tuple(state[key].shape) != wanted[key]]
-    if not (missing or unexpected or misshapen):
-        return
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys {_listed(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys {_listed(unexpected)}")
-    if misshapen:
-        shapes = ", ".join(
-            f"{key} {list(state[key].shape)} (expected {list(wanted[key])})"
-            for key in misshapen[:_SHOWN]
-        )
-        problems.append(f"{len(misshapen)} keys of the wrong shape: {shapes}")
-    raise InputError(
-        path, "; ".join(problems) + ".", record=(missing + unexpected + misshapen)[0], fix=fix
-    )
 
 
 def _read_net(path: Path) -> dict[str, Tensor]:
