@@ -12,21 +12,18 @@ from the config, and loads strictly. Any mismatch raises
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from exprflow.errors import InputError
 from exprflow.models.chromoformer.config import ChromoformerConfig
 from exprflow.models.chromoformer.model import Chromoformer
 from exprflow.models.model_folder import check_state_layout
-from exprflow.models.probes.base import state_shapes
+from exprflow.models.probes.base import load_weights_only, state_shapes
 
 __all__ = [
     "NET_KEY",
@@ -70,15 +67,7 @@ def _read_net(path: Path) -> dict[str, Tensor]:
     """The ``net`` state dict of a checkpoint file; InputError when it has none."""
     if not path.is_file():
         raise InputError(path, "no such checkpoint file.", fix=_FIX)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise InputError(
-            path,
-            f"does not load with torch.load(weights_only=True) ({type(exc).__name__}: {first}).",
-            fix=_FIX,
-        ) from None
+    checkpoint = load_weights_only(path, _FIX)
     if not isinstance(checkpoint, Mapping) or NET_KEY not in checkpoint:
         found = sorted(map(str, checkpoint)) if isinstance(checkpoint, Mapping) else None
         what = f"a dict with keys {found}" if found is not None else type(checkpoint).__name__

@@ -35,6 +35,7 @@ __all__ = [
     "check_embeddings",
     "dims",
     "load_checked",
+    "load_weights_only",
     "read_state_dict",
     "state_shapes",
 ]
@@ -128,6 +129,23 @@ def check_embeddings(x: torch.Tensor, channels: int, bins: int | None = None) ->
         )
 
 
+def load_weights_only(path: Path, fix: str, *, as_what: str = "") -> object:
+    """``torch.load(path, weights_only=True)`` onto the CPU; InputError when it fails.
+
+    ``as_what`` (e.g. ``" as a plain state dict"``) is named in the error.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise InputError(
+            path,
+            f"does not load{as_what} with torch.load(weights_only=True) "
+            f"({type(exc).__name__}: {first}).",
+            fix=fix,
+        ) from None
+
+
 def read_state_dict(path: str | PathLike[str], fix: str) -> dict[str, torch.Tensor]:
     """Read a plain state dict with ``torch.load(weights_only=True)`` onto the CPU.
 
@@ -152,16 +170,7 @@ def read_state_dict(path: str | PathLike[str], fix: str) -> dict[str, torch.Tens
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file.", fix=fix)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise InputError(
-            path,
-            f"does not load as a plain state dict with torch.load(weights_only=True) "
-            f"({type(exc).__name__}: {first}).",
-            fix=fix,
-        ) from None
+    state = load_weights_only(path, fix, as_what=" as a plain state dict")
     if not isinstance(state, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
