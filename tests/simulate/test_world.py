@@ -55,9 +55,11 @@ def test_manifest_lists_every_file(world: WorldManifest) -> None:
         if p.is_file() and not p.relative_to(world.root).as_posix().startswith(".done")
     )
     assert [*_all_files(world), MANIFEST_FILE] == sorted(on_disk)
-    for key in (*CORE, "vcf_index", "roadmap_rpkm", "interactions", "sequences_bed", "mpra"):
+    files = ("vcf_index", "roadmap_rpkm", "interactions", "sequences_bed", "mpra", "chip_metadata")
+    for key in (*CORE, *files):
         assert world.path(key).is_file(), key
-    assert world.path("tracks").is_dir()
+    for key in ("tracks", "chip", "sharpr", "sure"):
+        assert world.path(key).is_dir(), key
     assert doc["code_version"] == world.code_version == code_version()
     assert load_manifest(world.root) == world
 
@@ -104,7 +106,7 @@ def test_truth_document(world: WorldManifest) -> None:
     assert len(truth["causal_variants"]) == 12
     assert len(truth["gene_baseline_log2_rpkm"]) == 24
     assert set(truth["tf_activity"]["SPI1"]) == {"E116", "E123", "E118"}
-    assert {"tracks", "interactions", "sequences_bed", "mpra", "genome"} <= set(truth["components"])
+    assert list(truth["components"]) == list(COMPONENTS[:-1])
     with pysam.FastaFile(str(world.path("fasta"))) as fa:
         for v in truth["causal_variants"]:
             assert fa.fetch(v["chrom"], v["pos"] - 1, v["pos"]) == v["ref"]  # pos is 1-based

@@ -19,6 +19,11 @@ Modules (import them by full path; nothing is re-exported here):
   contacts, Basenji regions and the MPRA library; :mod:`~exprflow.simulate.marks` holds
   the track signal model and :mod:`~exprflow.simulate.bigwig_writer` the streaming
   bigWig writer;
+* :mod:`~exprflow.simulate.chip`, :mod:`~exprflow.simulate.sharpr`,
+  :mod:`~exprflow.simulate.sure` — the promoter study's pretraining assays: ENCODE-like TF
+  ChIP-seq (metadata + IDR narrowPeaks), Sharpr-MPRA-like 145-bp tiles (HDF5
+  train/valid/test) and SuRE-like fragment tables of four genomes, all driven by the
+  planted sites (``_genomic_activity`` holds what they share);
 * :mod:`~exprflow.simulate.truth` — ``truth.json``, for evaluation only.
 
 Coordinates are 0-based half-open inside; writers convert at the file boundary.

@@ -41,6 +41,10 @@ class WorldSize:
         Promoters in the MPRA library.
     mpra_seq_length : int
         Promoter length in the MPRA library.
+    sharpr_tiles : int
+        145-bp tiles in the Sharpr-MPRA-like files (all splits together).
+    sure_fragments : int
+        SuRE-like fragments per genome (four genomes).
     """
 
     name: str
@@ -55,6 +59,8 @@ class WorldSize:
     basenji_seq_length: int
     mpra_library_size: int
     mpra_seq_length: int = 250
+    sharpr_tiles: int = 600
+    sure_fragments: int = 150
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict, for logging as run parameters and for ``truth.json``."""
@@ -74,6 +80,8 @@ SIZES: dict[str, WorldSize] = {
         track_resolution=50,
         basenji_seq_length=131_072,
         mpra_library_size=300,
+        sharpr_tiles=600,
+        sure_fragments=150,
     ),
     "demo": WorldSize(
         name="demo",
@@ -87,6 +95,8 @@ SIZES: dict[str, WorldSize] = {
         track_resolution=25,
         basenji_seq_length=131_072,
         mpra_library_size=3_000,
+        sharpr_tiles=6_000,
+        sure_fragments=1_500,
     ),
     "bench": WorldSize(
         name="bench",
@@ -100,6 +110,8 @@ SIZES: dict[str, WorldSize] = {
         track_resolution=25,
         basenji_seq_length=131_072,
         mpra_library_size=20_000,
+        sharpr_tiles=40_000,
+        sure_fragments=10_000,
     ),
 }
 

@@ -1,9 +1,9 @@
 """Build a whole synthetic world on disk, resumably, and describe it in ``world.json``.
 
 :func:`simulate_world` runs the components in order — genome, population, annotation,
-expression, eqtls, tracks, interactions, sequences_bed, mpra, truth — each with its own
-random stream ``default_rng(SeedSequence([seed, crc32(component)]))``, so adding or
-changing one component never changes another's files. Every component writes atomically
+expression, eqtls, tracks, interactions, sequences_bed, mpra, chip, sharpr, sure, truth —
+each with its own random stream ``default_rng(SeedSequence([seed, crc32(component)]))``,
+so adding or changing one component never changes another's files. Every component writes atomically
 and then records ``.done/<component>.json`` (size, seed, code version, the files it
 wrote, its truth fragment); a rerun skips components whose marker matches, so an
 interrupted run resumes where it stopped, while changed code (another
@@ -14,7 +14,8 @@ plan are recomputed (deterministically) only when a component that needs them ru
 ``world.json`` holds the size, the seed, the code version, every written file
 (relative paths, per component) and stable keys for the main ones (``fasta``, ``vcf``,
 ``gtf``, ``gene_list``, ``samples``, ``expression``, ``eqtls``, ``roadmap_rpkm``,
-``tracks``, ``interactions``, ``sequences_bed``, ``mpra``, ``truth``, …);
+``tracks``, ``interactions``, ``sequences_bed``, ``mpra``, the folders ``chip``,
+``sharpr`` and ``sure``, ``truth``, …);
 :func:`load_manifest` reads it back as a :class:`WorldManifest`.
 """
 
@@ -37,6 +38,7 @@ from exprflow.atomic import atomic_path
 from exprflow.errors import InputError
 from exprflow.simulate.annotation_io import write_gene_list, write_gtf
 from exprflow.simulate.causal import CausalPlan, plan_causal
+from exprflow.simulate.chip import CHIP_DIR, METADATA_FILE, write_chip
 from exprflow.simulate.config import WorldSize, world_size
 from exprflow.simulate.eqtl import scan_cis_eqtls, write_eqtls
 from exprflow.simulate.expression import simulate_libraries, write_geuvadis_rpkm
@@ -47,6 +49,8 @@ from exprflow.simulate.mpra import MPRA_FILE, write_mpra
 from exprflow.simulate.population import Haplotypes, simulate_population, write_samples, write_vcf
 from exprflow.simulate.regions import SEQUENCES_FILE, write_sequences_bed
 from exprflow.simulate.sequence import write_genome
+from exprflow.simulate.sharpr import SHARPR_DIR, write_sharpr
+from exprflow.simulate.sure import SURE_DIR, write_sure
 from exprflow.simulate.tracks import EXPRESSION_FILE, write_tracks
 from exprflow.simulate.truth import build_truth, json_default, write_truth
 from exprflow.tracking.fingerprint import code_version
@@ -79,6 +83,9 @@ FILE_KEYS: dict[str, dict[str, str]] = {
     "interactions": {"interactions": INTERACTIONS_FILE},
     "sequences_bed": {"sequences_bed": SEQUENCES_FILE},
     "mpra": {"mpra": MPRA_FILE},
+    "chip": {"chip": CHIP_DIR, "chip_metadata": METADATA_FILE},
+    "sharpr": {"sharpr": SHARPR_DIR},
+    "sure": {"sure": SURE_DIR},
     "truth": {"truth": "truth.json"},
 }
 #: Components in the order they run.
@@ -230,6 +237,9 @@ _RUNNERS: dict[str, Callable[[_World], dict[str, Any]]] = {
         w.root, w.layout.contigs, w.size, w.rng("sequences_bed")
     ),
     "mpra": lambda w: write_mpra(w.root, w.size, w.rng("mpra")),
+    "chip": lambda w: write_chip(w.root, w.layout, w.rng("chip")),
+    "sharpr": lambda w: write_sharpr(w.root, w.layout, w.path("fasta"), w.size, w.rng("sharpr")),
+    "sure": lambda w: write_sure(w.root, w.layout, w.plan, w.path("fasta"), w.size, w.rng("sure")),
     "truth": _truth,
 }
 
