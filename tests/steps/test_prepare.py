@@ -13,6 +13,7 @@ from exprflow.data.basenji_labels import read_labels
 from exprflow.data.chromatin_dataset import read_chromatin_features
 from exprflow.data.chromatin_meta import read_chromatin_meta
 from exprflow.data.mlm_dataset import read_meta, read_mlm_dataset
+from exprflow.data.promoter_tasks import read_tasks
 from exprflow.errors import InputError
 from exprflow.simulate.world import load_manifest
 from exprflow.steps.prepare import PrepareParams, mlm_test_samples, run
@@ -38,6 +39,10 @@ def test_prepare_validates_the_world_and_builds_the_tables(tracking: str, tiny_w
         "tracks",
         "roadmap_rpkm",
         "interactions",
+        "mpra",
+        "chip",
+        "sharpr",
+        "sure",
     }
     local = Path(mlflow.artifacts.download_artifacts(outputs["prepared"]))
     genes = pd.read_csv(local / "genes.tsv", sep="\t")
@@ -218,3 +223,40 @@ def test_chromatin_dataset_from_the_world_and_none_without_its_inputs(
     inputs = {k: str(manifest.path(v)) for k, v in [("fasta", "fasta"), ("vcf", "vcf")]}
     inputs |= {"genes": str(manifest.path("gtf")), "expression": str(manifest.path("expression"))}
     assert "chromatin" not in run(PrepareParams(**inputs, mlm_genes=0))
+
+
+def test_promoter_tasks_from_the_world_and_none_without_their_inputs(
+    tracking: str, tiny_world: Path
+) -> None:
+    outputs = run(PrepareParams(world=str(tiny_world), mlm_genes=0, chromatin_marks="H3K4me3"))
+    folder = Path(mlflow.artifacts.download_artifacts(outputs["promoter"]))
+    names = (
+        "FluorescenceData",
+        "FluorescenceData_classification",
+        "RNASeq",
+        "ENCODETFChIPSeq",
+        "Sharpr_MPRA",
+        "SuRE_classification",
+    )
+    tasks = read_tasks(folder, names)
+    assert tasks["FluorescenceData"].spec.outputs == ("JURKAT", "K562", "THP1")
+    assert tasks["FluorescenceData"].splits.shape[1] == 5
+    assert tasks["RNASeq"].spec.outputs == ("E116", "E123", "E118")
+    assert tasks["SuRE_classification"].spec.n_logits == 40
+    assert (folder / "fluorescence" / "merged.tsv").is_file()
+    summary = json.loads((folder / "summary.json").read_text())
+    metrics = mlflow.get_run(outputs["promoter"].split("/")[1]).data.metrics
+    for name in names:
+        rows = summary["rows"][name]
+        assert (
+            metrics[f"n_promoter_{name}_train"]
+            == rows["train"]
+            == tasks[name].indices("train").size
+        )
+
+    manifest = load_manifest(tiny_world)
+    inputs = {k: str(manifest.path(v)) for k, v in [("fasta", "fasta"), ("vcf", "vcf")]}
+    inputs |= {"genes": str(manifest.path("gtf")), "expression": str(manifest.path("expression"))}
+    only = run(PrepareParams(**inputs, mlm_genes=0, sharpr=str(manifest.path("sharpr"))))
+    built = Path(mlflow.artifacts.download_artifacts(only["promoter"]))
+    assert sorted(p.name for p in built.glob("*.h5")) == ["Sharpr_MPRA.h5"]

@@ -13,7 +13,11 @@ Inputs (each a path or URI; an empty value takes the file from ``world``'s manif
     when all three are given or in the world): ``tracks`` a folder of
     ``<eid>/<mark>.bigWig`` (or ``.bedGraph[.gz]``), ``roadmap_rpkm`` Roadmap's
     ``57epigenomes.RPKM.pc`` table, ``interactions`` a pcHi-C table
-    (:mod:`exprflow.data.chromatin_dataset`).
+    (:mod:`exprflow.data.chromatin_dataset`). Promoter tasks (each built when its inputs
+    are given or in the world): ``mpra`` the fluorescence MPRA table, ``chip`` a folder of
+    ENCODE ``metadata.tsv`` and narrowPeak files, ``sharpr`` a folder of Sharpr-MPRA
+    ``{train,valid,test}.hdf5``, ``sure`` a folder of SuRE genome tables; ``RNASeq`` from
+    the genome, genes and ``roadmap_rpkm`` (``promoter_rnaseq``).
 Settings: ``label_bin_size`` (128) and ``label_crop_bp`` (8,192 bp cut off each end of a
     region: 896 bins over the central 114,688 bp of a 131,072 bp region). Haplotype MLM
     dataset (:mod:`exprflow.data.mlm_dataset`, published lm-eqtl ``dataprep``):
@@ -50,11 +54,18 @@ Outputs:
     to 8 pCREs at 2,000 / 500 / 100 bp, ln(mean depth + 1), minus-strand promoters
     flipped) and ``summary.json``; settings ``chromatin_cells``, ``chromatin_marks``,
     ``chromatin_folds`` (``auto``: the published chromosome groups for human chromosomes,
-    else chromosomes dealt to the four groups in order), ``chromatin_no_interactions``.
+    else chromosomes dealt to the four groups in order), ``chromatin_no_interactions``;
+    ``promoter`` (run artifacts ``promoter/``): one task file per promoter-model task
+    (``FluorescenceData``, ``FluorescenceData_classification``, ``RNASeq``,
+    ``ENCODETFChIPSeq``, ``Sharpr_MPRA``, ``SuRE_classification``; layout in
+    :mod:`exprflow.data.promoter_tasks`), the published ``fluorescence/merged.tsv`` and
+    ``summary.json``; settings ``promoter_split_seeds`` (fluorescence splits 0..n-1),
+    ``chip_min_peaks``, ``sure_per_pair``.
 Metrics: ``n_genes`` … ``n_samples_both``; with regions ``n_regions``; with labels
 ``n_label_tracks``, ``label_seconds``, ``labels_reused`` (1 or 0); with the MLM dataset
 ``n_mlm_genes``, ``n_mlm_snps``, ``n_mlm_train``, ``n_mlm_test``, ``mlm_seconds``; with the
-chromatin dataset ``n_chromatin_genes``, ``_cells``, ``_marks``, ``chromatin_seconds``.
+chromatin dataset ``n_chromatin_genes``, ``_cells``, ``_marks``, ``chromatin_seconds``; with
+the promoter tasks ``n_promoter_<task>_<split>`` and ``promoter_seconds``.
 Family dataset builders (later steps' inputs) read these outputs.
 """
 
@@ -85,13 +96,18 @@ from exprflow.data.mlm_dataset import (
     build_mlm_dataset,
     read_mlm_dataset,
 )
+from exprflow.data.promoter_dataset import (
+    PromoterInputs,
+    PromoterSettings,
+    build_promoter_datasets,
+)
 from exprflow.data.regions import read_regions
 from exprflow.errors import InputError
 from exprflow.genome.annotation import read_genes
 from exprflow.genome.fasta import Genome
 from exprflow.genome.vcf import PhasedVCF
 from exprflow.pipeline.spec import StepSpec
-from exprflow.steps._cli import parse_params, setup_logging, split_list
+from exprflow.steps._cli import parse_flag, parse_params, setup_logging, split_list
 from exprflow.steps._world import fill_from_world
 from exprflow.tracking.step import StepContext, step_run
 from exprflow.tracking.store import data_root
@@ -110,9 +126,15 @@ _FROM_WORLD = {
     "tracks": "tracks",
     "roadmap_rpkm": "roadmap_rpkm",
     "interactions": "interactions",
+    "mpra": "mpra",
+    "chip": "chip",
+    "sharpr": "sharpr",
+    "sure": "sure",
 }
 #: Inputs of the chromatin dataset: it is built when all three are given (or in the world).
 _CHROMATIN_INPUTS = ("tracks", "roadmap_rpkm", "interactions")
+#: Inputs of the promoter tasks (each optional).
+_PROMOTER_INPUTS = ("mpra", "chip", "sharpr", "sure")
 #: Values of ``mlm_test``.
 MLM_TEST_RULES = ("expressed_eur", "expressed")
 
@@ -178,6 +200,28 @@ class PrepareParams:
         default="error",
         metadata={"help": "chromatin: a gene without pcHi-C rows: error, or allow (no pCRE)"},
     )
+    mpra: str = field(
+        default="", metadata={"help": "promoter: fluorescence MPRA table; empty: world's"}
+    )
+    chip: str = field(
+        default="", metadata={"help": "promoter: ENCODE metadata.tsv + narrowPeaks folder"}
+    )
+    sharpr: str = field(
+        default="", metadata={"help": "promoter: Sharpr-MPRA {train,valid,test}.hdf5 folder"}
+    )
+    sure: str = field(default="", metadata={"help": "promoter: SuRE_<sample>.txt.gz folder"})
+    promoter_rnaseq: str = field(
+        default="true", metadata={"help": "promoter: 'true' builds RNASeq (genome + Roadmap)"}
+    )
+    promoter_split_seeds: int = field(
+        default=5, metadata={"help": "promoter: fluorescence split seeds 0..n-1"}
+    )
+    chip_min_peaks: int = field(
+        default=5, metadata={"help": "promoter: ChIP tracks need this many peaks (published 1000)"}
+    )
+    sure_per_pair: int = field(
+        default=0, metadata={"help": "promoter: SuRE fragments per class pair (0: rarest pair)"}
+    )
 
 
 STEP = StepSpec(
@@ -185,7 +229,7 @@ STEP = StepSpec(
     params=PrepareParams,
     family="foundation",
     task="prepare",
-    outputs=("prepared", "fasta", "vcf", "regions", "labels", "mlm", "chromatin"),
+    outputs=("prepared", "fasta", "vcf", "regions", "labels", "mlm", "chromatin", "promoter"),
     upstream={"world": ("simulate", "world")},
     runtime="python",
 )
@@ -422,10 +466,38 @@ def _chromatin(params: PrepareParams, ctx: StepContext, genes: pd.DataFrame) -> 
     )
 
 
+def _promoter(params: PrepareParams, ctx: StepContext, genes: pd.DataFrame) -> None:
+    """Build the promoter-model task files, log them as output ``promoter``."""
+    rnaseq = parse_flag("promoter_rnaseq", params.promoter_rnaseq) and bool(params.roadmap_rpkm)
+    inputs = PromoterInputs(
+        fluorescence=ctx.log_input("mpra", params.mpra) if params.mpra else None,
+        fasta=local_path(params.fasta),
+        genes=genes if rnaseq else None,
+        roadmap_rpkm=local_path(params.roadmap_rpkm) if rnaseq else None,
+        chip=ctx.log_input("chip", params.chip) if params.chip else None,
+        sharpr=ctx.log_input("sharpr", params.sharpr) if params.sharpr else None,
+        sure=ctx.log_input("sure", params.sure) if params.sure else None,
+    )
+    settings = PromoterSettings(
+        split_seeds=params.promoter_split_seeds,
+        chip_min_peaks=params.chip_min_peaks,
+        sure_per_pair=params.sure_per_pair,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        built = build_promoter_datasets(inputs, Path(tmp) / "promoter", settings)
+        ctx.log_artifact_output("promoter", built.folder, "promoter")
+    metrics = {
+        f"n_promoter_{task}_{s}": float(n)
+        for task, rows in built.rows.items()
+        for s, n in rows.items()
+    }
+    mlflow.log_metrics(metrics | {"promoter_seconds": built.seconds})
+
+
 def run(params: PrepareParams) -> dict[str, str]:
     """Validate the inputs and build the shared tables; return the step's outputs."""
     with step_run(STEP.name, family=STEP.family, task=STEP.task, params=asdict(params)) as ctx:
-        optional = ("samples", "regions", "eqtls", *_CHROMATIN_INPUTS)
+        optional = ("samples", "regions", "eqtls", *_CHROMATIN_INPUTS, *_PROMOTER_INPUTS)
         params = fill_from_world(params, _FROM_WORLD, STEP.name, optional=optional)
         targets = _label_targets(params, ctx)
         regions = None
@@ -441,6 +513,8 @@ def run(params: PrepareParams) -> dict[str, str]:
             _mlm(params, ctx, genes, samples)
         if all(getattr(params, name) for name in _CHROMATIN_INPUTS):
             _chromatin(params, ctx, genes)
+        if any(getattr(params, name) for name in _PROMOTER_INPUTS):
+            _promoter(params, ctx, genes)
         ctx.log_output("fasta", local_path(params.fasta))
         ctx.log_output("vcf", local_path(params.vcf))
         if regions is not None:
