@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
@@ -38,9 +37,8 @@ from torch import nn
 from exprflow.data.chromatin_dataset import ChromatinFeatures, cnn_window
 from exprflow.models.chromexpress import load_chromexpress, save_chromexpress
 from exprflow.models.chromoformer.saved import load_chromoformer, save_chromoformer
-from exprflow.serving.requirements import pinned_requirements
+from exprflow.serving.log_model import log_pyfunc_model
 from exprflow.serving.validation import MAX_ROWS_KEY, RequestError, configured_max_rows
-from exprflow.tracking.fingerprint import code_version
 
 __all__ = [
     "MAX_ROWS",
@@ -55,7 +53,6 @@ MAX_ROWS: Final = 512
 _ARTIFACT: Final = "chromatin_model"
 _SOURCE = "chromatin model input"
 _RESOLUTIONS = (2000, 500, 100)
-_SERVING_PACKAGES = ("mlflow", "torch", "numpy", "pandas")
 _SAVE: dict[str, Callable[[Any, Path], Path]] = {
     "cnn": save_chromexpress,
     "chromoformer": save_chromoformer,
@@ -223,7 +220,8 @@ def log_chromatin_model(
     features : ChromatinFeatures
         Features of the model's marks; its first two genes are the input example.
     name, registered_model_name, max_rows, metadata
-        As :func:`mlflow.pyfunc.log_model` (``max_rows`` as the model configuration).
+        As :func:`~exprflow.serving.log_model.log_pyfunc_model` (``max_rows`` as the model
+        configuration).
     """
     local = ChromatinEnsembleModel(max_rows).load(folder)
     arrays = input_arrays(features, np.arange(min(2, len(features.gene_id))))
@@ -235,17 +233,15 @@ def log_chromatin_model(
         ),
         outputs=Schema([ColSpec("double", str(output.columns[0]))]),
     )
-    return mlflow.pyfunc.log_model(
+    return log_pyfunc_model(
+        ChromatinEnsembleModel(max_rows),
         name=name,
-        python_model=ChromatinEnsembleModel(max_rows),
         artifacts={_ARTIFACT: str(folder)},
         signature=signature,
         input_example=example,
-        pip_requirements=pinned_requirements(_SERVING_PACKAGES),
+        max_rows=max_rows,
         registered_model_name=registered_model_name,
-        model_config={MAX_ROWS_KEY: max_rows},
         metadata={
-            "exprflow_code_version": code_version(),
             "marks": local.manifest["marks"],
             "architecture": local.manifest["architecture"],
             "task": local.manifest["task"],

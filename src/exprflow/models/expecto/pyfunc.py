@@ -39,7 +39,6 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
@@ -52,15 +51,13 @@ from exprflow.genome.haplotype import anchored_window
 from exprflow.models.expecto.plugins import ExpectoPlugins, expecto_plugins
 from exprflow.scoring.dedup import WindowBank
 from exprflow.scoring.windows import CENTRE, WINDOW, check_gene_span, gene_span, window_offsets
-from exprflow.serving.requirements import pinned_requirements
+from exprflow.serving.log_model import log_pyfunc_model
 from exprflow.serving.validation import (
-    MAX_ROWS_KEY,
     RequestError,
     check_frame,
     configured_max_rows,
     sequence_problem,
 )
-from exprflow.tracking.fingerprint import code_version
 from exprflow.tracking.uris import local_path
 
 __all__ = [
@@ -385,19 +382,18 @@ def log_expecto_model(
     signature = infer_signature(
         example, local.load(checkpoint_path, tissue_path).predict(None, example)
     )
-    return mlflow.pyfunc.log_model(
+    return log_pyfunc_model(
+        ExpectoModel(batch_size=batch_size, max_rows=max_rows),
         name=name,
-        python_model=ExpectoModel(batch_size=batch_size, max_rows=max_rows),
         artifacts={CHROMATIN_ARTIFACT: str(checkpoint_path), TISSUE_ARTIFACT: str(tissue_path)},
         signature=signature,
         input_example=example,
-        pip_requirements=pinned_requirements(_SERVING_PACKAGES),
+        max_rows=max_rows,
         registered_model_name=registered_model_name,
-        model_config={MAX_ROWS_KEY: max_rows},
         metadata={
-            "exprflow_code_version": code_version(),
             "sequence_length": SEQUENCE_LENGTH,
             "tss_index": {strand: gene_span(strand)[0] for strand in "+-"},
             "tissues": local.tissues,
         },
+        packages=_SERVING_PACKAGES,
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from typing import Any, Final
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
@@ -28,15 +27,13 @@ from mlflow.types import ColSpec, Schema
 
 from exprflow.data.mlm_haplotypes import haplotype_tokens
 from exprflow.models.mlm.expression import SavedExpressionModel, load_expression_model
-from exprflow.serving.requirements import pinned_requirements
+from exprflow.serving.log_model import log_pyfunc_model
 from exprflow.serving.validation import (
-    MAX_ROWS_KEY,
     RequestError,
     check_frame,
     configured_max_rows,
     sequence_problem,
 )
-from exprflow.tracking.fingerprint import code_version
 from exprflow.training.mlm_masking import one_hot
 
 __all__ = ["COLUMNS", "MAX_ROWS", "MODEL_ARTIFACT", "MlmExpressionModel", "log_expression_model"]
@@ -48,7 +45,6 @@ COLUMNS: Final = ("gene_id", "genotypes")
 #: Default cap on rows per call.
 MAX_ROWS: Final = 1024
 _SOURCE = "MLM expression model input"
-_SERVING_PACKAGES = ("mlflow", "torch", "numpy", "pandas")
 
 
 class MlmExpressionModel(PythonModel):
@@ -162,17 +158,15 @@ def log_expression_model(
         inputs=Schema([ColSpec("string", c) for c in COLUMNS]),
         outputs=Schema([ColSpec("double", "standardised"), ColSpec("double", "expression")]),
     )
-    return mlflow.pyfunc.log_model(
+    return log_pyfunc_model(
+        MlmExpressionModel(max_rows),
         name=name,
-        python_model=MlmExpressionModel(max_rows),
         artifacts={MODEL_ARTIFACT: str(folder)},
         signature=signature,
         input_example=input_example,
-        pip_requirements=pinned_requirements(_SERVING_PACKAGES),
+        max_rows=max_rows,
         registered_model_name=registered_model_name,
-        model_config={MAX_ROWS_KEY: max_rows},
         metadata={
-            "exprflow_code_version": code_version(),
             "units": local.saved.units,
             "genes": list(local.saved.genes.index),
             **(metadata or {}),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from typing import Any, Final
 
-import mlflow
 import numpy as np
 import torch
 from mlflow.models import ModelSignature
@@ -31,9 +30,8 @@ from mlflow.types import Schema, TensorSpec
 
 from exprflow.data.probe_data import SINGLE_BIN
 from exprflow.models.probes.saved import SavedProbe, load_probe
-from exprflow.serving.requirements import pinned_requirements
+from exprflow.serving.log_model import log_pyfunc_model
 from exprflow.serving.validation import MAX_ROWS_KEY, RequestError, configured_max_rows
-from exprflow.tracking.fingerprint import code_version
 
 __all__ = ["MAX_ROWS", "PROBE_ARTIFACT", "ProbeModel", "log_probe_model"]
 
@@ -41,7 +39,6 @@ __all__ = ["MAX_ROWS", "PROBE_ARTIFACT", "ProbeModel", "log_probe_model"]
 PROBE_ARTIFACT: Final = "probe"
 #: Default cap on regions per call (a published region is 5.5 MB of float32).
 MAX_ROWS: Final = 64
-_SERVING_PACKAGES = ("mlflow", "torch", "numpy", "pandas")
 
 
 def _check_input(model_input: object, channels: int, max_rows: int | None) -> np.ndarray:
@@ -154,17 +151,15 @@ def log_probe_model(
         outputs=Schema([TensorSpec(np.dtype(np.float32), outputs)]),
     )
     local.predict(None, example)  # fails here, before logging, if the head cannot run
-    return mlflow.pyfunc.log_model(
+    return log_pyfunc_model(
+        ProbeModel(max_rows),
         name=name,
-        python_model=ProbeModel(max_rows),
         artifacts={PROBE_ARTIFACT: str(folder)},
         signature=signature,
         input_example=example,
-        pip_requirements=pinned_requirements(_SERVING_PACKAGES),
+        max_rows=max_rows,
         registered_model_name=registered_model_name,
-        model_config={MAX_ROWS_KEY: max_rows},
         metadata={
-            "exprflow_code_version": code_version(),
             "head": local.probe.head,
             "target": local.probe.target,
             "tracks": local.probe.tracks,
