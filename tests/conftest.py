@@ -39,9 +39,15 @@ def real_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty, migrated MLflow sqlite store: creating one takes seconds, copying it not."""
+    """An empty, migrated MLflow sqlite store: creating one takes seconds, copying it not.
+
+    Created from inside its folder: the default experiment's artifact root (``./mlruns``
+    made absolute) lies there, not in the repository.
+    """
     path = tmp_path_factory.mktemp("store") / "mlflow.db"
-    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(path.parent)
+        mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
     return path
 
 

@@ -82,6 +82,7 @@ def test_main_runs_reuses_and_reruns_steps(tracking: str, tmp_path: Path) -> Non
     _check_probes(parent)
     _check_mlm(prepare)
     _check_chromatin_cv(prepare)
+    _check_promoter(prepare)
     (compared,) = _runs("evaluate")
     on_parent = {f.path for f in MlflowClient().list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.md", "report/plots"} <= on_parent
@@ -195,6 +196,21 @@ def _check_chromatin_cv(prepare: mlflow.entities.Run) -> None:
     for name in ("chromatin-cnn-regression", "chromatin-chromoformer-regression"):
         (version,) = MlflowClient().search_model_versions(f"name='{name}'")
         assert version.run_id == cv.info.run_id
+
+
+def _check_promoter(prepare: mlflow.entities.Run) -> None:
+    """``train_promoter`` on prepare's task files: the tiny grid, a pretraining, the model."""
+    (promoter,) = _runs("train_promoter")
+    assert promoter.info.status == "FINISHED"
+    assert promoter.data.params["promoter"] == prepare.data.tags["exprflow.output.promoter"]
+    names = sorted(r.info.run_name for r in _runs_under(promoter.info.run_id))
+    assert names == [
+        "MTLucifer-pretrain+finetune-Sharpr_MPRA",
+        "MTLucifer-single_task",
+        "pretrain-MTLucifer-Sharpr_MPRA",
+    ]
+    (version,) = MlflowClient().search_model_versions("name='promoter-fluorescence'")
+    assert version.run_id == promoter.info.run_id
 
 
 def _runs_under(parent_id: str) -> list[mlflow.entities.Run]:

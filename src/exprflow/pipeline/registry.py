@@ -20,6 +20,7 @@ from exprflow.steps import (
     train_chromatin,
     train_mlm,
     train_probe,
+    train_promoter,
     train_tissue,
 )
 
@@ -34,6 +35,7 @@ PIPELINE: tuple[StepSpec, ...] = (
     train_probe.STEP,
     train_mlm.STEP,
     cv_chromatin.STEP,
+    train_promoter.STEP,
     train_chromatin.STEP,
     train_tissue.STEP,
     expecto_reference.STEP,

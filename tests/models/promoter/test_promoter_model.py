@@ -53,6 +53,31 @@ def test_tiny_backbones_are_small_fast_and_shaped(name: str) -> None:
     assert best < 1.0, f"{name} tiny forward of 96 × 250 bp took {best:.3f} s"  # loose: shared CI
 
 
+SMALL_OUT = {
+    "MTLucifer": 128,
+    "LegNet": 32,
+    "LegNetLarge": 32,
+    "PureCNN": 128,
+    "PureCNNLarge": 128,
+    "MotifBasedFCN": 64,
+    "MotifBasedFCNLarge": 64,
+}
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_small_backbones_sit_between_tiny_and_published(name: str) -> None:
+    kwargs = {"n_motifs": N_MOTIFS} if name.startswith("Motif") else {}
+    with torch.device("meta"):
+        sizes = {
+            size: sum(p.numel() for p in build_backbone(name, size, **kwargs).parameters())
+            for size in ("tiny", "small", "published")
+        }
+    assert sizes["tiny"] < sizes["small"] <= 600_000 < sizes["published"]
+    small = build_backbone(name, "small", **kwargs).eval()
+    with torch.no_grad():
+        assert small(_input(small, 4)).shape == (4, SMALL_OUT[name])
+
+
 def _timed(backbone: nn.Module, x: torch.Tensor) -> float:
     start = time.perf_counter()
     backbone(x)

@@ -1,8 +1,9 @@
 """Sizes of the promoter backbones and the saved model's config (JSON round trip).
 
 Published sizes are those of ``anikethjr/promoter_models`` v2 (``backbone_modules.py``);
-``tiny`` sizes keep every architectural feature at ≤ ~100k parameters for tests and the
-CPU demo. One spec dataclass per family:
+``small`` sizes (≈ 0.1-0.5M parameters) learn the demo world's promoters on a CPU;
+``tiny`` sizes keep every architectural feature at ≤ ~100k parameters for the tests. One
+spec dataclass per family:
 
 - :class:`MTLuciferSpec` — CNN channels, transformer layers/heads/feed-forward, the norm
   of the CNN blocks (``"group"`` = ``MTLuciferGN``, GroupNorm(C, C), what the published
@@ -47,8 +48,8 @@ BACKBONES = (
     "MotifBasedFCN",
     "MotifBasedFCNLarge",
 )
-#: Model sizes: the published one and a test-sized one.
-SIZES = ("published", "tiny")
+#: Model sizes: the published one, a CPU-sized one (the demo world) and a test-sized one.
+SIZES = ("published", "small", "tiny")
 #: Head styles: v2 single-task MLP per output, or one Linear per task (multi-task).
 HEAD_STYLES = ("mlp", "linear")
 #: Norms of the Conv → ReLU → Norm → Dropout blocks (MTLucifer, PureCNN).
@@ -163,24 +164,35 @@ BackboneSpec = MTLuciferSpec | PureCNNSpec | LegNetSpec | MotifFCNSpec
 
 _SPECS: dict[tuple[str, str], BackboneSpec] = {
     ("MTLucifer", "published"): MTLuciferSpec(),
+    ("MTLucifer", "small"): MTLuciferSpec(channels=(64, 96, 128), layers=2, heads=4, ff=256),
     ("MTLucifer", "tiny"): MTLuciferSpec(channels=(8, 16, 32), layers=1, heads=2, ff=64),
     ("PureCNN", "published"): PureCNNSpec(),
+    ("PureCNN", "small"): PureCNNSpec(
+        stages=(((64, 96), 5), ((96, 128), 5)), hidden=256, out_dim=128
+    ),
     ("PureCNN", "tiny"): PureCNNSpec(stages=(((8, 16), 5), ((16, 32), 5)), hidden=64, out_dim=32),
     ("PureCNNLarge", "published"): PureCNNSpec(
         stages=(((512, 768), 5), ((768, 1024), 3), ((1024, 1024), 3))
+    ),
+    ("PureCNNLarge", "small"): PureCNNSpec(
+        stages=(((64, 96), 5), ((96, 128), 3), ((128, 128), 3)), hidden=256, out_dim=128
     ),
     ("PureCNNLarge", "tiny"): PureCNNSpec(
         stages=(((8, 16), 5), ((16, 32), 3), ((32, 32), 3)), hidden=64, out_dim=32
     ),
     ("LegNet", "published"): LegNetSpec(),
+    ("LegNet", "small"): LegNetSpec(blocks=(64, 32, 32, 32, 32)),
     ("LegNet", "tiny"): LegNetSpec(blocks=(16, 8, 8, 8)),
     ("LegNetLarge", "published"): LegNetSpec(blocks=(1024, 512, 512, 256, 256, 256, 256)),
+    ("LegNetLarge", "small"): LegNetSpec(blocks=(128, 64, 64, 32, 32, 32, 32)),
     ("LegNetLarge", "tiny"): LegNetSpec(blocks=(24, 12, 12, 12)),
     ("MotifBasedFCN", "published"): MotifFCNSpec(),
+    ("MotifBasedFCN", "small"): MotifFCNSpec(hidden=(256, 128), out_dim=64),
     ("MotifBasedFCN", "tiny"): MotifFCNSpec(hidden=(64, 32), out_dim=16),
     ("MotifBasedFCNLarge", "published"): MotifFCNSpec(
         hidden=(2048, 4096, 4096, 2048, 1024), out_dim=1024
     ),
+    ("MotifBasedFCNLarge", "small"): MotifFCNSpec(hidden=(256, 256, 128), out_dim=64),
     ("MotifBasedFCNLarge", "tiny"): MotifFCNSpec(hidden=(64, 64, 32), out_dim=16),
 }
 
@@ -199,7 +211,7 @@ def backbone_spec(name: str, size: str = "published", *, norm: str = "") -> Back
     name : str
         One of :data:`BACKBONES`.
     size : str, optional
-        ``"published"`` (default) or ``"tiny"``.
+        ``"published"`` (default), ``"small"`` or ``"tiny"``.
     norm : str, optional
         ``""`` (the backbone's default: GroupNorm for MTLucifer, BatchNorm for PureCNN),
         ``"group"`` or ``"batch"``; only MTLucifer and PureCNN(Large) take one.
@@ -245,7 +257,7 @@ class PromoterModelConfig(JsonConfig):
     backbone : str
         One of :data:`BACKBONES`.
     size : str, optional
-        ``"published"`` (default) or ``"tiny"``.
+        ``"published"`` (default), ``"small"`` or ``"tiny"``.
     seq_length : int, optional
         Promoter length in bp (250); PureCNN's flatten is sized for it.
     n_motifs : int, optional

@@ -69,7 +69,7 @@ def build_backbone(
     name : str
         One of :data:`~exprflow.models.promoter.config.BACKBONES`.
     size : str, optional
-        ``"published"`` (default) or ``"tiny"``.
+        ``"published"`` (default), ``"small"`` or ``"tiny"``.
     seq_length : int, optional
         Input length in bp; only PureCNN(Large) depends on it (its flatten). Default 250.
     n_motifs : int, optional
