@@ -171,6 +171,18 @@ def test_folder_of_another_world_is_refused(world: WorldManifest) -> None:
         simulate_world(world.root, "tiny", 5, progress=False)
 
 
+def test_world_of_older_size_settings_names_the_settings(
+    world: WorldManifest, tmp_path: Path
+) -> None:
+    shutil.copytree(world.root, tmp_path / "old")
+    manifest = tmp_path / "old" / "world.json"
+    doc = json.loads(manifest.read_text())
+    del doc["size"]["sure_fragments"]
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"other size settings .*: sure_fragments differ.*delete"):
+        simulate_world(tmp_path / "old", "tiny", 0, progress=False)
+
+
 def test_bad_arguments(tmp_path: Path, world: WorldManifest) -> None:
     with pytest.raises(ValueError, match="unknown world size"):
         simulate_world(tmp_path, "huge", 0)

@@ -305,14 +305,24 @@ def _check_same_world(root: Path, size: WorldSize, seed: int) -> None:
     if not manifest.is_file():
         return
     doc = json.loads(manifest.read_text())
-    if (doc.get("size"), doc.get("seed")) != (size.to_dict(), seed):
-        old_name = doc.get("size", {}).get("name")
+    if (doc.get("size"), doc.get("seed")) == (size.to_dict(), seed):
+        return
+    old = doc.get("size", {})
+    if (old.get("name"), doc.get("seed")) == (size.name, seed):
+        changed = sorted(k for k, v in size.to_dict().items() if old.get(k) != v)
         raise InputError(
             manifest,
-            f"holds a world of size {old_name!r} and seed {doc.get('seed')}, "
-            f"not size {size.name!r} and seed {seed}",
-            fix="write the new world to an empty folder",
+            f"holds a world of size {size.name!r} and seed {seed} written with other size "
+            f"settings (an older exprflow): {', '.join(changed)} differ.",
+            fix="delete the folder (the world is rebuilt in seconds to minutes), or write "
+            "the new world to an empty folder.",
         )
+    raise InputError(
+        manifest,
+        f"holds a world of size {old.get('name')!r} and seed {doc.get('seed')}, "
+        f"not size {size.name!r} and seed {seed}",
+        fix="write the new world to an empty folder",
+    )
 
 
 def simulate_world(
