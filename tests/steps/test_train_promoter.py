@@ -105,6 +105,28 @@ def test_the_strategies_are_nested_reported_registered_and_resumed(
     assert one.data.tags["exprflow.reused_run"] == "true"
 
 
+def test_sequence_and_motif_count_models_share_one_grid(promoter: Path, tracking: str) -> None:
+    outputs = run(
+        _params(
+            promoter,
+            models="PureCNN,MotifBasedFCN",
+            strategies="single_task,pretrain+finetune",
+            max_epochs=1,
+            insertion_sequences=5,
+        )
+    )
+    step_id = outputs["summary"].split("/")[1]
+    names = sorted(c.info.run_name for c in _children(step_id))
+    assert names == [
+        "MotifBasedFCN-pretrain+finetune-Sharpr_MPRA", "MotifBasedFCN-single_task",
+        "PureCNN-pretrain+finetune-Sharpr_MPRA", "PureCNN-single_task",
+        "pretrain-MotifBasedFCN-Sharpr_MPRA", "pretrain-PureCNN-Sharpr_MPRA",
+    ]  # fmt: skip
+    served = mlflow.pyfunc.load_model(outputs["model"])
+    predicted = served.predict(pd.DataFrame({"sequence": ["ACGT" * 62 + "AC"]}))
+    assert predicted.shape == (1, 3) and np.isfinite(predicted.to_numpy()).all()
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -253,14 +253,19 @@ class _Grid:
         self.best: tuple[float, GridConfig, _Result] | None = None
         self.tags = step_tags(STEP.name, STEP.family, STEP.task)
 
+    def scanner_for(self, model: str) -> MotifScanner | None:
+        """The motif scanner for the motif-count backbones, None for the sequence ones."""
+        return self.scanner if model.startswith("MotifBased") else None
+
     def pretrain(self, model: str, chosen: tuple[str, ...]) -> None:
         """Pretrain (or reuse) ``model`` on ``chosen`` in a nested run; zero-shot transfer."""
         target = self.tasks[self.target]
+        scanner = self.scanner_for(model)
         base = PromoterModelConfig(
             backbone=model,
             size=self.params.size,
             seq_length=int(target.spec.max_length or target.codes.shape[1]),
-            n_motifs=self.scanner.n_motifs if self.scanner is not None else 0,
+            n_motifs=scanner.n_motifs if scanner is not None else 0,
         )
         settings = _fit_settings(self.params, model, pretrain=True)
         tags = self.tags | {"exprflow.model": model, "exprflow.pretrain_tasks": ",".join(chosen)}
@@ -271,7 +276,7 @@ class _Grid:
                 {t: self.tasks[t] for t in chosen},
                 settings,
                 self.work / "pretrained",
-                scanner=self.scanner,
+                scanner=scanner,
                 log_metrics=_epoch_logger,
             )
             mlflow.set_tags(
@@ -287,7 +292,7 @@ class _Grid:
         target = self.tasks[self.target]
         rows = np.arange(len(target.ids))
         outputs = {
-            task: head_outputs(network, target, rows, task, scanner=self.scanner)
+            task: head_outputs(network, target, rows, task, scanner=self.scanner_for(model))
             for task in wanted.tasks
         }
         specs = {task: self.tasks[task].spec for task in wanted.tasks}
@@ -323,8 +328,9 @@ class _Grid:
 
     def _run_one(self, config: GridConfig, split: int, seed: int) -> _Result:
         name = config.name
-        if config.model.startswith("MotifBased") and self.scanner is not None:
-            name += "-motifs" + _motif_digest(self.scanner)  # the motif set is the input
+        scanner = self.scanner_for(config.model)
+        if scanner is not None:
+            name += "-motifs" + _motif_digest(scanner)  # the motif set is the input
         folder = self.work / "runs" / name / f"split{split}-seed{seed}"
         record_file = folder / "outcome.json"
         tags = self.tags | config.tags | {"exprflow.split": str(split), "exprflow.seed": str(seed)}
@@ -366,7 +372,8 @@ class _Grid:
         )
         settings = _strategy_settings(self.params, config.model, self.work / "pretrained")
         with tempfile.TemporaryDirectory() as tmp:
-            outcome = run_strategy(strategy, self.tasks, settings, tmp, scanner=self.scanner)
+            scanner = self.scanner_for(config.model)
+            outcome = run_strategy(strategy, self.tasks, settings, tmp, scanner=scanner)
         return self._save(outcome, folder)
 
     def _save(self, outcome: StrategyOutcome, folder: Path) -> dict[str, Any]:
@@ -435,6 +442,7 @@ def _motif_insertion(
     ctx: StepContext, grid_run: _Grid, model: PromoterModel, pwms: list[PWM]
 ) -> None:
     """Insert every motif into the fluorescence promoters with the best model; log the report."""
+    assert grid_run.best is not None
     params = grid_run.params
     target = grid_run.tasks[grid_run.target]
     rng = np.random.default_rng(0)
@@ -442,7 +450,7 @@ def _motif_insertion(
     if 0 < params.insertion_sequences < rows.size:
         rows = np.sort(rng.choice(rows, params.insertion_sequences, replace=False))
     table = insertion_influence(
-        _predictor(model, target, grid_run.scanner),
+        _predictor(model, target, grid_run.scanner_for(grid_run.best[1].model)),
         target.codes[rows],
         pwms,
         list(target.spec.outputs),
@@ -466,7 +474,7 @@ def _register(ctx: StepContext, grid_run: _Grid, folder: Path) -> None:
         "model",
         task_spec=target.spec,
         input_example=decode_codes(target.codes[:3]),
-        scanner=grid_run.scanner,
+        scanner=grid_run.scanner_for(config.model),
         registered_name=registered_name(grid_run.target) if register else None,
         metadata={"configuration": config.name, f"best_{grid_run.monitor}": result.val_best},
     )
