@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
 from torch import nn
 
 from exprflow.atomic import atomic_path
@@ -36,6 +33,7 @@ from exprflow.steps._chromatin_grid import CvConfig, FoldOutcome, grid, run_fold
 from exprflow.steps._cli import parse_flag, split_list
 from exprflow.steps.cv_chromatin import STEP, WORK_ROOT, CvChromatinParams, registered_name
 from exprflow.tracking.fingerprint import fingerprint
+from exprflow.tracking.history import log_history
 from exprflow.tracking.step import StepContext, step_tags
 from exprflow.tracking.store import data_root
 from exprflow.training.chromatin_fit import FitSettings, fold_metrics
@@ -115,19 +113,6 @@ def _load_fold(path: Path) -> FoldOutcome | None:
     )
 
 
-def _log_history(run_id: str, history: list[dict[str, float]]) -> None:
-    """The epoch history in one request (hundreds of fold runs: no call per epoch)."""
-    now = int(time.time() * 1000)
-    metrics = [
-        Metric(key, float(value), now, int(record["epoch"]))
-        for record in history
-        for key, value in record.items()
-        if key != "epoch"
-    ]
-    for start in range(0, len(metrics), 1000):
-        MlflowClient().log_batch(run_id, metrics=metrics[start : start + 1000])
-
-
 def _select(features: ChromatinFeatures, marks: tuple[str, ...]) -> ChromatinFeatures:
     """The features of ``marks`` only, channels in that order."""
     index = [features.marks.index(m) for m in marks]
@@ -180,7 +165,7 @@ class _Grid:
             tags["exprflow.reused_fold"] = "true"
         with mlflow.start_run(run_name=f"fold {fold}", nested=True, tags=tags) as run:
             mlflow.log_metrics({f"test_{k}": v for k, v in outcome.metrics.items()})
-            _log_history(run.info.run_id, outcome.history)
+            log_history(run.info.run_id, outcome.history)
         row = {**asdict(config), "marks": config.marks_label, "fold": fold, **outcome.metrics}
         self.results.append(row)
         self.predictions.append(

@@ -12,8 +12,6 @@ import hashlib
 import json
 import logging
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,19 +19,11 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-import torch
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
 
 from exprflow.atomic import atomic_path
-from exprflow.data.promoter_codes import codes_to_onehot, decode_codes
+from exprflow.data.promoter_codes import decode_codes
 from exprflow.data.promoter_tasks import TaskData, read_tasks
 from exprflow.errors import InputError
-from exprflow.evaluation.promoter_motif_insertion import (
-    insertion_influence,
-    summarize_influence,
-    write_insertion_report,
-)
 from exprflow.evaluation.promoter_summary import (
     strategy_ranking,
     summarize_runs,
@@ -44,9 +34,6 @@ from exprflow.evaluation.promoter_transfer import (
     transfer_metrics,
     transfer_predictions,
 )
-from exprflow.genome.jaspar import jaspar_pwms
-from exprflow.genome.meme import read_meme
-from exprflow.genome.pwm import PWM
 from exprflow.models.promoter import (
     BACKBONES,
     PromoterModel,
@@ -57,12 +44,14 @@ from exprflow.models.promoter import (
 from exprflow.models.promoter.motif_counts import MotifScanner
 from exprflow.models.promoter_pyfunc import log_promoter_model
 from exprflow.steps._cli import parse_flag, split_list
+from exprflow.steps._promoter_motifs import motif_insertion, motif_set
 from exprflow.steps.train_promoter import STEP, WORK_ROOT, TrainPromoterParams, registered_name
 from exprflow.tracking.fingerprint import fingerprint
+from exprflow.tracking.history import log_history
 from exprflow.tracking.step import StepContext, step_tags
 from exprflow.tracking.store import data_root
 from exprflow.training.promoter_fit import PromoterFitSettings, monitor_for
-from exprflow.training.promoter_predict import head_outputs, outputs_to_predictions
+from exprflow.training.promoter_predict import head_outputs
 from exprflow.training.promoter_pretrain import pretrained_backbone
 from exprflow.training.promoter_strategies import (
     STRATEGIES,
@@ -205,19 +194,6 @@ def _motif_digest(scanner: MotifScanner) -> str:
     return digest.hexdigest()[:10]
 
 
-def _log_history(run_id: str, history: list[dict[str, float]]) -> None:
-    """The epoch history in one batched request."""
-    now = int(time.time() * 1000)
-    metrics = [
-        Metric(key, float(value), now, int(record.get("epoch", step)))
-        for step, record in enumerate(history)
-        for key, value in record.items()
-        if key != "epoch" and np.isfinite(value)
-    ]
-    for start in range(0, len(metrics), 1000):
-        MlflowClient().log_batch(run_id, metrics=metrics[start : start + 1000])
-
-
 def _epoch_logger(values: dict[str, float], epoch: int) -> None:
     mlflow.log_metrics({k: float(v) for k, v in values.items() if np.isfinite(v)}, step=epoch)
 
@@ -354,7 +330,7 @@ class _Grid:
                 }
                 | {"best_epoch": record["best_epoch"], "seconds": record["seconds"]}
             )
-            _log_history(run.info.run_id, record["history"])
+            log_history(run.info.run_id, record["history"])
         for cell in cells:
             self.rows.append({**asdict(config), "tasks": ",".join(config.tasks), **cell})
         return _Result(cells, record["val_best"], record, folder)
@@ -400,67 +376,6 @@ class _Grid:
         with atomic_path(folder / "outcome.json") as tmp:
             tmp.write_text(json.dumps(record))
         return record
-
-
-def _pwms(params: TrainPromoterParams, ctx: StepContext) -> list[PWM]:
-    """The motifs: a MEME file, else JASPAR CORE vertebrates; those of ``motif_names``."""
-    source = params.motifs or "JASPAR CORE vertebrates (pyjaspar)"
-    pwms = read_meme(ctx.log_input("motifs", params.motifs)) if params.motifs else jaspar_pwms()
-    wanted = {name.upper() for name in split_list(params.motif_names)}
-    if not wanted:
-        return pwms
-    kept = [p for p in pwms if wanted & {p.name.upper(), (p.alt_name or "").upper()}]
-    found = {n for p in kept for n in (p.name.upper(), (p.alt_name or "").upper())}
-    if wanted - found:
-        raise InputError(
-            source,
-            f"has no motif named {', '.join(sorted(wanted - found))}.",
-            record="motif_names",
-            fix="use TF names or matrix ids of that motif file.",
-        )
-    return kept
-
-
-def _predictor(
-    model: PromoterModel, task: TaskData, scanner: MotifScanner | None
-) -> Callable[[np.ndarray], np.ndarray]:
-    """``codes (n, L) -> (n, cells)``: the fluorescence head's predictions."""
-    model.eval()
-
-    def predict(codes: np.ndarray) -> np.ndarray:
-        if scanner is not None:
-            x = torch.from_numpy(scanner.counts(codes))
-        else:
-            x = codes_to_onehot(torch.from_numpy(codes))
-        with torch.no_grad():
-            return outputs_to_predictions(task.spec, model(x, task.spec.name))
-
-    return predict
-
-
-def _motif_insertion(
-    ctx: StepContext, grid_run: _Grid, model: PromoterModel, pwms: list[PWM]
-) -> None:
-    """Insert every motif into the fluorescence promoters with the best model; log the report."""
-    assert grid_run.best is not None
-    params = grid_run.params
-    target = grid_run.tasks[grid_run.target]
-    rng = np.random.default_rng(0)
-    rows = np.arange(len(target.ids))
-    if 0 < params.insertion_sequences < rows.size:
-        rows = np.sort(rng.choice(rows, params.insertion_sequences, replace=False))
-    table = insertion_influence(
-        _predictor(model, target, grid_run.scanner_for(grid_run.best[1].model)),
-        target.codes[rows],
-        pwms,
-        list(target.spec.outputs),
-        n_insertions=params.n_insertions,
-    )
-    summary = summarize_influence(table)
-    with tempfile.TemporaryDirectory() as tmp:
-        write_insertion_report(table, summary, Path(tmp) / "motifs")
-        ctx.log_artifact_output("motifs", Path(tmp) / "motifs", "motifs")
-    mlflow.log_metrics({"n_motifs_inserted": len(pwms), "n_insertion_sequences": rows.size})
 
 
 def _register(ctx: StepContext, grid_run: _Grid, folder: Path) -> None:
@@ -517,7 +432,7 @@ def train_grid(
             fix=f"pass -P splits=<values below {seeds_held}>, or prepare more split seeds.",
         )
     pwms = (
-        _pwms(params, ctx)
+        motif_set(params, ctx)
         if params.n_insertions > 0 or any(c.model.startswith("MotifBased") for c in configs)
         else []
     )
@@ -535,5 +450,6 @@ def train_grid(
     best_folder = grid_run.best[2].folder / "model"
     if params.n_insertions > 0:
         best_model, _ = load_promoter_model(best_folder)
-        _motif_insertion(ctx, grid_run, best_model, pwms)
+        scanner = grid_run.scanner_for(grid_run.best[1].model)
+        motif_insertion(ctx, params, grid_run.tasks[params.task], best_model, scanner, pwms)
     _register(ctx, grid_run, best_folder)
