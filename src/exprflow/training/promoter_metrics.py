@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from exprflow.evaluation.stats import correlation
 from exprflow.training.promoter_loss import multiclass_view
 
 if TYPE_CHECKING:
@@ -118,19 +118,11 @@ def _flatten(per_output: dict[str, dict[str, float]], averaged: list[str]) -> di
 
 
 def _regression(predicted: np.ndarray, observed: np.ndarray) -> dict[str, float]:
-    """Pearson, Spearman and R² (NaN when undefined)."""
-    nan = {"pearson": math.nan, "spearman": math.nan, "r2": math.nan}
-    if len(observed) < 2:
-        return nan
-    total = float(np.sum((observed - observed.mean()) ** 2))
+    """Pearson and Spearman (:func:`~exprflow.evaluation.stats.correlation`) and R²."""
+    total = float(np.sum((observed - observed.mean()) ** 2)) if len(observed) else 0.0
     r2 = 1.0 - float(np.sum((observed - predicted) ** 2)) / total if total > 0 else math.nan
-    if np.ptp(predicted) == 0 or np.ptp(observed) == 0:
-        return {**nan, "r2": r2}
-    return {
-        "pearson": float(stats.pearsonr(predicted, observed)[0]),
-        "spearman": float(stats.spearmanr(predicted, observed)[0]),
-        "r2": r2,
-    }
+    both = correlation(predicted, observed)
+    return {"pearson": both.pearson, "spearman": both.spearman, "r2": r2}
 
 
 def _binary(probability: np.ndarray, label: np.ndarray) -> dict[str, float]:
