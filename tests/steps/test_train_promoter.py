@@ -144,3 +144,14 @@ def test_bad_settings_are_named(
 ) -> None:
     with pytest.raises(InputError, match=message):
         run(_params(promoter, **changes))
+
+
+def test_task_sets_are_comma_separated_and_joined_with_plus() -> None:
+    from exprflow.steps._promoter_grid import task_sets
+
+    text = "SuRE_classification+Sharpr_MPRA, RNASeq,RNASeq,,Sharpr_MPRA+Sharpr_MPRA"
+    assert task_sets(text) == [
+        ("SuRE_classification", "Sharpr_MPRA"),
+        ("RNASeq",),
+        ("Sharpr_MPRA",),
+    ]

@@ -108,7 +108,7 @@ class GridConfig:
         return {
             "exprflow.model": self.model,
             "exprflow.strategy": self.strategy,
-            "exprflow.tasks": ",".join(self.tasks),
+            "exprflow.tasks": "+".join(self.tasks),
         }
 
 
@@ -124,8 +124,8 @@ def _checked(name: str, values: list[str], allowed: tuple[str, ...]) -> list[str
 
 
 def task_sets(text: str) -> list[tuple[str, ...]]:
-    """``a,b;c`` → ``[("a", "b"), ("c",)]`` (sets in order, duplicates dropped)."""
-    sets = [tuple(dict.fromkeys(split_list(part))) for part in text.split(";")]
+    """``a+b,c`` → ``[("a", "b"), ("c",)]`` (sets in order, duplicates dropped)."""
+    sets = [tuple(dict.fromkeys(t for t in part.split("+") if t)) for part in split_list(text)]
     return list(dict.fromkeys(s for s in sets if s))
 
 
@@ -137,7 +137,7 @@ def grid(models: list[str], strategies: list[str], sets: list[tuple[str, ...]]) 
         raise InputError(
             "argument task_sets",
             "is empty, but pretraining or joint strategies need tasks.",
-            fix="pass -P task_sets=Sharpr_MPRA (';' between sets), or strategies=single_task.",
+            fix="pass -P task_sets=Sharpr_MPRA (sets: ',' between, '+' within), or single_task.",
         )
     return [
         GridConfig(model, strategy, () if strategy == "single_task" else chosen)
@@ -244,7 +244,7 @@ class _Grid:
             n_motifs=scanner.n_motifs if scanner is not None else 0,
         )
         settings = _fit_settings(self.params, model, pretrain=True)
-        tags = self.tags | {"exprflow.model": model, "exprflow.pretrain_tasks": ",".join(chosen)}
+        tags = self.tags | {"exprflow.model": model, "exprflow.pretrain_tasks": "+".join(chosen)}
         name = f"pretrain-{model}-{'+'.join(chosen)}"
         with mlflow.start_run(run_name=name, nested=True, tags=tags):
             done = pretrained_backbone(
@@ -277,7 +277,7 @@ class _Grid:
         for row in table.itertuples():
             key = f"zero_shot_{row.cell}_{row.task}_{row.output}".replace(":", "_")
             mlflow.log_metrics({f"{key}_pearson": row.pearson, f"{key}_spearman": row.spearman})
-        self.transfer.append(table.assign(model=model, pretrain_tasks=",".join(chosen)))
+        self.transfer.append(table.assign(model=model, pretrain_tasks="+".join(chosen)))
 
     def run_config(self, config: GridConfig, splits: list[int], seeds: list[int]) -> None:
         """Every split × seed of ``config`` in a nested run; keep the best for registration."""
@@ -332,7 +332,7 @@ class _Grid:
             )
             log_history(run.info.run_id, record["history"])
         for cell in cells:
-            self.rows.append({**asdict(config), "tasks": ",".join(config.tasks), **cell})
+            self.rows.append({**asdict(config), "tasks": "+".join(config.tasks), **cell})
         return _Result(cells, record["val_best"], record, folder)
 
     def _fit(self, config: GridConfig, split: int, seed: int, folder: Path) -> dict[str, Any]:

@@ -43,9 +43,10 @@ __all__ = ["STEP", "TrainPromoterParams", "main", "registered_name", "run"]
 
 #: Folder of the work folders under the data root.
 WORK_ROOT = "train_promoter"
-#: The published pretraining / joint task sets (README commands).
+#: The published pretraining / joint task sets (README commands): ``,`` between sets, ``+``
+#: within one (no character a shell would quote: MLflow's container backends pass it on).
 PUBLISHED_TASK_SETS = (
-    "RNASeq;ENCODETFChIPSeq;Sharpr_MPRA;SuRE_classification;SuRE_classification,Sharpr_MPRA"
+    "RNASeq,ENCODETFChIPSeq,Sharpr_MPRA,SuRE_classification,SuRE_classification+Sharpr_MPRA"
 )
 #: Zero-shot transfer: fluorescence cell = pretraining task : output.
 DEFAULT_TRANSFER = (
@@ -74,7 +75,7 @@ class TrainPromoterParams:
     )
     task_sets: str = field(
         default=PUBLISHED_TASK_SETS,
-        metadata={"help": "pretraining / joint task sets: ';' between sets, ',' within"},
+        metadata={"help": "pretraining / joint task sets: ',' between sets, '+' within"},
     )
     splits: str = field(default="0,1,2,3,4", metadata={"help": "fluorescence split seeds"})
     seeds: str = field(default="0,1,2,3,4", metadata={"help": "initialisation seeds"})
