@@ -97,7 +97,7 @@ def test_the_strategies_are_nested_reported_registered_and_resumed(
     assert list(predicted.columns) == ["JURKAT", "K562", "THP1"] and predicted.shape == (2, 3)
     assert np.isfinite(predicted.to_numpy()).all()
 
-    again = run(_params(promoter))
+    again = run(_params(promoter, motif_names="GATA1", n_insertions=2))  # same fits
     step_id = again["summary"].split("/")[1]
     rerun = {c.info.run_name: c for c in _children(step_id)}
     assert rerun["pretrain-MTLucifer-Sharpr_MPRA"].data.tags["exprflow.reused"] == "True"

@@ -61,7 +61,7 @@ from exprflow.training.promoter_strategies import (
     run_strategy,
 )
 
-__all__ = ["GridConfig", "grid", "train_grid"]
+__all__ = ["GridConfig", "grid", "task_sets", "train_grid"]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ log = logging.getLogger(__name__)
 TARGET_TASKS = ("FluorescenceData", "FluorescenceData_classification")
 #: Strategies that start from a pretrained backbone.
 PRETRAINED = ("pretrain+linear_probing", "pretrain+finetune")
-#: Step parameters that choose what runs, not how a run is fitted (left out of the work key).
+#: Step parameters that choose what runs, not how a run is fitted (left out of the work key;
+#: a motif-count model's runs carry the digest of their motif set in their folder name).
 _NOT_KEYED = (
     "promoter",
     "models",
@@ -79,6 +80,7 @@ _NOT_KEYED = (
     "seeds",
     "transfer",
     "motifs",
+    "motif_names",
     "n_insertions",
     "insertion_sequences",
     "device",
