@@ -41,13 +41,13 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, Schema
 
 from exprflow.atomic import atomic_path
-from exprflow.data.promoter_codes import codes_to_onehot, encode_codes
+from exprflow.data.promoter_codes import encode_codes
 from exprflow.data.promoter_tasks import TaskSpec
 from exprflow.errors import InputError
 from exprflow.genome.meme import write_meme
 from exprflow.genome.pwm import PWM
 from exprflow.models.promoter import PromoterModel, PromoterModelConfig, load_promoter_model
-from exprflow.models.promoter.motif_counts import MotifScanner
+from exprflow.models.promoter.motif_counts import MotifScanner, backbone_input
 from exprflow.serving.log_model import log_pyfunc_model
 from exprflow.serving.validation import (
     RequestError,
@@ -265,11 +265,6 @@ class PromoterPyfuncModel(PythonModel):
                 )
         return encode_codes(list(frame[COLUMN]), length)
 
-    def _inputs(self, codes: np.ndarray) -> torch.Tensor:
-        if self.scanner is not None:
-            return torch.from_numpy(self.scanner.counts(codes))
-        return codes_to_onehot(torch.from_numpy(codes))
-
     @torch.no_grad()
     def predict(
         self,
@@ -285,7 +280,8 @@ class PromoterPyfuncModel(PythonModel):
         out = np.zeros((len(codes), len(self.spec.outputs)), dtype=np.float64)
         for start in range(0, len(codes), self.batch_size):
             logits = self.model(
-                self._inputs(codes[start : start + self.batch_size]), self.spec.name
+                backbone_input(codes[start : start + self.batch_size], self.scanner),
+                self.spec.name,
             )
             if self.spec.kind == "binary":
                 logits = torch.sigmoid(logits)

@@ -16,7 +16,6 @@ import mlflow
 import numpy as np
 import torch
 
-from exprflow.data.promoter_codes import codes_to_onehot
 from exprflow.data.promoter_tasks import TaskData
 from exprflow.errors import InputError
 from exprflow.evaluation.promoter_motif_insertion import (
@@ -28,7 +27,7 @@ from exprflow.genome.jaspar import jaspar_pwms
 from exprflow.genome.meme import read_meme
 from exprflow.genome.pwm import PWM
 from exprflow.models.promoter import PromoterModel
-from exprflow.models.promoter.motif_counts import MotifScanner
+from exprflow.models.promoter.motif_counts import MotifScanner, backbone_input
 from exprflow.steps._cli import split_list
 from exprflow.steps.train_promoter import TrainPromoterParams
 from exprflow.tracking.step import StepContext
@@ -63,12 +62,9 @@ def fluorescence_predictor(
     model.eval()
 
     def predict(codes: np.ndarray) -> np.ndarray:
-        if scanner is not None:
-            x = torch.from_numpy(scanner.counts(codes))
-        else:
-            x = codes_to_onehot(torch.from_numpy(codes))
         with torch.no_grad():
-            return outputs_to_predictions(task.spec, model(x, task.spec.name))
+            logits = model(backbone_input(codes, scanner), task.spec.name)
+        return outputs_to_predictions(task.spec, logits)
 
     return predict
 

@@ -40,7 +40,7 @@ from exprflow.models.promoter import (
     PromoterBackbone,
     PromoterModel,
     PromoterModelConfig,
-    build_backbone,
+    build_promoter_model,
     load_promoter_model,
     save_promoter_model,
 )
@@ -234,15 +234,9 @@ def new_model(
     -------
     PromoterModel
     """
-    backbone = build_backbone(
-        config.backbone,
-        config.size,
-        seq_length=config.seq_length,
-        n_motifs=config.n_motifs,
-        norm=config.norm,
-    )
-    check_compatible(backbone, config.backbone, tasks, scanner)
-    return PromoterModel(backbone, config.heads, config.head_style)
+    model = build_promoter_model(config)
+    check_compatible(model.backbone, config.backbone, tasks, scanner)
+    return model
 
 
 @dataclass

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from exprflow.data.promoter_codes import PAD_CODE, codes_to_onehot
 from exprflow.genome.pwm import PWM
 
-__all__ = ["FIMO_PSEUDOCOUNT", "MotifScanner", "score_threshold"]
+__all__ = ["FIMO_PSEUDOCOUNT", "MotifScanner", "backbone_input", "score_threshold"]
 
 #: FIMO's default ``--motif-pseudo``.
 FIMO_PSEUDOCOUNT = 0.1
@@ -268,3 +268,23 @@ def _background(background: Sequence[float] | None) -> np.ndarray:
     if values.shape != (4,) or not np.isfinite(values).all() or (values <= 0).any():
         raise ValueError(f"MotifScanner: background must be 4 positive numbers, got {values}.")
     return values / values.sum()
+
+
+def backbone_input(codes: np.ndarray, scanner: MotifScanner | None) -> torch.Tensor:
+    """A backbone's input for int8 ``codes`` (n, L): motif counts with a scanner, else one-hot.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        int8 sequence codes (:mod:`exprflow.data.promoter_codes`).
+    scanner : MotifScanner or None
+        The scanner of a motif-count backbone; None for the sequence backbones.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``(n, n_motifs)`` counts or ``(n, L, 4)`` one-hot (N = 0.25).
+    """
+    if scanner is not None:
+        return torch.from_numpy(scanner.counts(codes))
+    return codes_to_onehot(torch.from_numpy(codes))
