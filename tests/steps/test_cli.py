@@ -38,3 +38,14 @@ def test_flags_read_true_and_false_words(text: str, value: bool) -> None:
 def test_a_flag_that_is_neither_names_the_parameter() -> None:
     with pytest.raises(InputError, match="images='maybe'; expected 'true' or 'false'"):
         parse_flag("images", "maybe")
+
+
+def test_check_choices_names_the_unknown_values_and_the_allowed_ones() -> None:
+    from exprflow.errors import InputError
+    from exprflow.steps._cli import check_choices
+
+    check_choices("models", ["a", "c"], ("a", "b", "c"))
+    with pytest.raises(InputError, match=r"argument models: 'a,z' names .*\['z'\].*subset of a, b"):
+        check_choices("models", ["a", "z"], ("a", "b"))
+    with pytest.raises(InputError, match="names none"):
+        check_choices("models", [], ("a",))

@@ -22,10 +22,10 @@ from exprflow.data.chromatin_dataset import ChromatinFeatures
 from exprflow.data.chromatin_folds import fold_split
 from exprflow.data.chromatin_meta import MARKS
 from exprflow.data.chromatin_torch import ChromatinDataset
-from exprflow.errors import InputError
 from exprflow.models.chromexpress import ChromExpress, ChromExpressConfig
 from exprflow.models.chromoformer.config import ChromoformerConfig
 from exprflow.models.chromoformer.model import Chromoformer
+from exprflow.steps._cli import check_choices
 from exprflow.training.chromatin_fit import FitSettings, fit_model, fold_metrics, predict
 
 __all__ = [
@@ -95,13 +95,8 @@ class FoldOutcome:
 
 
 def _check(name: str, values: Sequence[str], allowed: Sequence[str]) -> list[str]:
-    unknown = [v for v in values if v not in allowed]
-    if unknown or not values:
-        raise InputError(
-            f"argument {name}",
-            f"{','.join(values)!r} names none or unknown value(s) {unknown}.",
-            fix=f"use a comma-separated subset of {', '.join(allowed)}.",
-        )
+    """``values`` checked (:func:`~exprflow.steps._cli.check_choices`), in ``allowed`` order."""
+    check_choices(name, values, allowed)
     return [v for v in allowed if v in values]
 
 

@@ -14,7 +14,14 @@ from typing import Any, TypeVar, get_type_hints
 
 from exprflow.errors import InputError
 
-__all__ = ["field_types", "parse_flag", "parse_params", "setup_logging", "split_list"]
+__all__ = [
+    "check_choices",
+    "field_types",
+    "parse_flag",
+    "parse_params",
+    "setup_logging",
+    "split_list",
+]
 
 T = TypeVar("T")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
@@ -49,6 +56,27 @@ def setup_logging() -> None:
 def split_list(text: str) -> list[str]:
     """Split a comma-separated parameter into its non-empty, stripped items."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def check_choices(name: str, values: Sequence[str], allowed: Sequence[str]) -> None:
+    """Raise InputError unless ``values`` is a non-empty subset of ``allowed``.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    values : sequence of str
+        The values given (e.g. :func:`split_list` of the parameter).
+    allowed : sequence of str
+        The known values, listed in the fix.
+    """
+    unknown = [v for v in values if v not in allowed]
+    if unknown or not values:
+        raise InputError(
+            f"argument {name}",
+            f"{','.join(values)!r} names none or unknown value(s) {unknown}.",
+            fix=f"use a comma-separated subset of {', '.join(allowed)}.",
+        )
 
 
 def parse_flag(name: str, text: str) -> bool:

@@ -43,7 +43,7 @@ from exprflow.models.promoter import (
 )
 from exprflow.models.promoter.motif_counts import MotifScanner
 from exprflow.models.promoter_pyfunc import log_promoter_model
-from exprflow.steps._cli import parse_flag, split_list
+from exprflow.steps._cli import check_choices, parse_flag, split_list
 from exprflow.steps._promoter_motifs import motif_insertion, motif_set
 from exprflow.steps.train_promoter import STEP, WORK_ROOT, TrainPromoterParams, registered_name
 from exprflow.tracking.fingerprint import fingerprint
@@ -114,17 +114,6 @@ class GridConfig:
         }
 
 
-def _checked(name: str, values: list[str], allowed: tuple[str, ...]) -> list[str]:
-    unknown = [v for v in values if v not in allowed]
-    if unknown or not values:
-        raise InputError(
-            f"argument {name}",
-            f"{','.join(values)!r} names none or unknown value(s) {unknown}.",
-            fix=f"use a comma-separated subset of {', '.join(allowed)}.",
-        )
-    return values
-
-
 def task_sets(text: str) -> list[tuple[str, ...]]:
     """``a+b,c`` → ``[("a", "b"), ("c",)]`` (sets in order, duplicates dropped)."""
     sets = [tuple(dict.fromkeys(t for t in part.split("+") if t)) for part in split_list(text)]
@@ -133,8 +122,8 @@ def task_sets(text: str) -> list[tuple[str, ...]]:
 
 def grid(models: list[str], strategies: list[str], sets: list[tuple[str, ...]]) -> list[GridConfig]:
     """Every configuration: models × strategies × task sets (single_task has none)."""
-    _checked("models", models, BACKBONES)
-    _checked("strategies", strategies, STRATEGIES)
+    check_choices("models", models, BACKBONES)
+    check_choices("strategies", strategies, STRATEGIES)
     if not sets and any(s != "single_task" for s in strategies):
         raise InputError(
             "argument task_sets",
