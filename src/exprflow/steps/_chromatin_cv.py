@@ -9,7 +9,6 @@ folder its folds are fitted again (seeded, so the same models) for registration.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -35,13 +34,15 @@ from exprflow.steps.cv_chromatin import STEP, WORK_ROOT, CvChromatinParams, regi
 from exprflow.tracking.fingerprint import fingerprint
 from exprflow.tracking.history import log_history
 from exprflow.tracking.step import StepContext, step_tags
-from exprflow.tracking.store import data_root
+from exprflow.tracking.work import keyed_work_folder
 from exprflow.training.chromatin_fit import FitSettings, fold_metrics
 
 __all__ = ["cross_validate"]
 
 log = logging.getLogger(__name__)
 
+#: Parameters that choose what runs, not how a fold is fitted (left out of the work key).
+_NOT_KEYED = ("chromatin", "models", "tasks", "cells", "mark_sets", "folds", "register")
 #: The pooled out-of-fold metric choosing the best configuration, per task.
 SELECTION_METRIC = {"regression": "pearson", "classification": "auroc"}
 
@@ -75,19 +76,6 @@ def _settings(params: CvChromatinParams, model: str, task: str) -> FitSettings:
 
 def _size(params: CvChromatinParams, model: str) -> str:
     return params.cnn_size if model == "cnn" else params.chromoformer_size
-
-
-def _work_folder(content: str, params: CvChromatinParams) -> Path:
-    """``<data root>/cv_chromatin/<key>``: the key digests the dataset and the fit settings."""
-    settings = {
-        k: v
-        for k, v in asdict(params).items()
-        if k not in ("chromatin", "models", "tasks", "cells", "mark_sets", "folds", "register")
-    }
-    key = hashlib.sha256(json.dumps([content, settings], sort_keys=True).encode()).hexdigest()
-    folder = data_root() / WORK_ROOT / key[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _fold_file(work: Path, config: CvConfig, fold: int) -> Path:
@@ -249,7 +237,7 @@ def cross_validate(ctx: StepContext, params: CvChromatinParams, folds: list[int]
     folder = ctx.log_input("chromatin", params.chromatin)
     meta = read_chromatin_meta(folder / "train.csv")
     eids = _cells(params, meta, str(folder / "train.csv"))
-    work = _work_folder(fingerprint(folder), params)
+    work = keyed_work_folder(WORK_ROOT, fingerprint(folder), params, _NOT_KEYED)
     grid_run = _Grid(params, work, folds)
     cells: dict[str, tuple[ChromatinFeatures, pd.DataFrame]] = {}
     activity = []

@@ -49,7 +49,7 @@ from exprflow.steps.train_promoter import STEP, WORK_ROOT, TrainPromoterParams, 
 from exprflow.tracking.fingerprint import fingerprint
 from exprflow.tracking.history import log_history
 from exprflow.tracking.step import StepContext, step_tags
-from exprflow.tracking.store import data_root
+from exprflow.tracking.work import keyed_work_folder
 from exprflow.training.promoter_fit import PromoterFitSettings, monitor_for
 from exprflow.training.promoter_predict import head_outputs
 from exprflow.training.promoter_pretrain import pretrained_backbone
@@ -165,15 +165,6 @@ def _strategy_settings(params: TrainPromoterParams, model: str, cache: Path) -> 
         finetune_lr=params.lr,
         cache_dir=str(cache),
     )
-
-
-def _work_folder(content: str, params: TrainPromoterParams) -> Path:
-    """``<data root>/train_promoter/<key>``: the key digests the tasks and the fit settings."""
-    settings = {k: v for k, v in asdict(params).items() if k not in _NOT_KEYED}
-    key = hashlib.sha256(json.dumps([content, settings], sort_keys=True).encode()).hexdigest()
-    folder = data_root() / WORK_ROOT / key[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _motif_digest(scanner: MotifScanner) -> str:
@@ -428,7 +419,12 @@ def train_grid(
         else []
     )
     scanner = MotifScanner(pwms) if any(c.model.startswith("MotifBased") for c in configs) else None
-    grid_run = _Grid(params, tasks, _work_folder(fingerprint(folder), params), scanner)
+    grid_run = _Grid(
+        params,
+        tasks,
+        keyed_work_folder(WORK_ROOT, fingerprint(folder), params, _NOT_KEYED),
+        scanner,
+    )
     for model, chosen in dict.fromkeys(
         (c.model, c.tasks) for c in configs if c.strategy in PRETRAINED
     ):
